@@ -1,0 +1,89 @@
+"""The FastAPI application: JSON API under /api, server-rendered pages elsewhere."""
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.sessions import SessionMiddleware
+
+from api.routes import api_auth, api_processes, api_students, api_tasks, pages
+from api.templating import templates
+from registry.db import make_engine, make_sessionmaker
+from registry.errors import Conflict, DomainError
+from registry.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+HERE = Path(__file__).parent
+
+_HTTP_CODES = {400: "bad_request", 401: "not_authenticated", 403: "permission_denied", 404: "not_found",
+               405: "method_not_allowed", 409: "conflict", 413: "too_large", 422: "rule_violation"}
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/") or request.url.path == "/healthz" or \
+        "application/json" in request.headers.get("accept", "") and "text/html" not in request.headers.get("accept", "")
+
+
+def _error(request: Request, status: int, code: str, message: str, details: Any = None,
+           headers: dict[str, str] | None = None) -> Response:
+    if _wants_json(request):
+        return JSONResponse({"code": code, "message": message, "details": details}, status_code=status,
+                            headers=headers)
+    if status == 401:
+        return Response(status_code=303, headers={"Location": f"/login?next={request.url.path}"})
+    return templates.TemplateResponse(request, "error.html", {"status": status, "message": message,
+                                                               "details": details}, status_code=status)
+
+
+def create_app(settings: Settings | None = None, sessions: sessionmaker[Session] | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(title="mealroll 营养改善计划实名制学生信息管理系统", version="0.1.0",
+                  openapi_url="/api/openapi.json", docs_url="/api/docs", redoc_url=None)
+    app.state.settings = settings
+    app.state.secret = settings.session_secret()
+    app.state.sessions = sessions or make_sessionmaker(make_engine(settings.db_url))
+    app.add_middleware(SessionMiddleware, secret_key=app.state.secret, session_cookie="mealroll_session",
+                       max_age=settings.token_max_age_seconds, same_site="lax",
+                       https_only=settings.env == "production")
+
+    # Starlette walks the exception's class hierarchy: one handler covers every DomainError.
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, exc: DomainError) -> Response:
+        return _error(request, exc.status, exc.code, exc.message, exc.details)
+
+    @app.exception_handler(StaleDataError)
+    async def _stale(request: Request, exc: StaleDataError) -> Response:
+        return _error(request, Conflict.status, Conflict.code, "数据已被他人同时修改，请刷新后重试")
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        details = [{"field": ".".join(str(p) for p in e.get("loc", ()) if p != "body"),
+                    "message": e.get("msg", "")} for e in exc.errors()]
+        return _error(request, 422, "invalid_request", "请求格式错误：" + "；".join(
+            f"{d['field']} {d['message']}" for d in details), details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        return _error(request, exc.status_code, _HTTP_CODES.get(exc.status_code, "error"), str(exc.detail),
+                      headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return _error(request, 500, "internal_error", "系统内部错误，已记录，请联系管理员")
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    for router in (api_auth.router, api_tasks.router, api_processes.router, api_students.router, pages.router):
+        app.include_router(router)
+    return app

@@ -1,0 +1,189 @@
+"""The `mealroll` command line (DESIGN.md "Contracts" → CLI)."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from registry import demo, workflows
+from registry.db import make_engine, make_sessionmaker, unit_of_work
+from registry.errors import DomainError
+from registry.settings import get_settings
+from registry.users import Role, create_user, find_user, grant_role
+
+app = typer.Typer(help="营养改善计划实名制学生信息管理系统 mealroll", no_args_is_help=True)
+db_app = typer.Typer(help="数据库 database", no_args_is_help=True)
+users_app = typer.Typer(help="用户 users", no_args_is_help=True)
+processes_app = typer.Typer(help="流程定义 process definitions", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+app.add_typer(processes_app, name="processes")
+
+
+def _sessions():  # type: ignore[no-untyped-def]
+    return make_sessionmaker(make_engine(get_settings().db_url))
+
+
+def _fail(err: DomainError) -> None:
+    typer.secho(f"错误 error: {err.message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(2)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Migrate the database to the latest schema (alembic upgrade head)."""
+    import migrations
+
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    migrations.upgrade(settings.db_url)
+    typer.echo(f"数据库已是最新 database at head: {_display_url(settings.db_url)}")
+
+
+def _display_url(url: str) -> str:
+    head, sep, tail = url.rpartition("@")
+    return f"{head.split('://')[0]}://***@{tail}" if sep else url
+
+
+@processes_app.command("deploy")
+def processes_deploy(folder: Annotated[Path | None, typer.Argument(help="folder with *.bpmn and forms/")] = None) -> None:
+    """Deploy every BPMN file of a folder; unchanged files keep their version."""
+    folder = folder or get_settings().processes_dir
+    try:
+        with unit_of_work(_sessions()) as session:
+            for version in workflows.deploy_directory(session, folder):
+                typer.echo(f"{version.process_id} v{version.version} {version.sha256[:12]}")
+    except DomainError as err:
+        _fail(err)
+
+
+@processes_app.command("export")
+def processes_export(folder: Path) -> None:
+    """Write the latest version of every deployed process to FOLDER (BPMN + forms/)."""
+    with unit_of_work(_sessions()) as session:
+        written = workflows.export_latest(session, folder)
+    for path in written:
+        typer.echo(str(path))
+
+
+@users_app.command("create")
+def users_create(username: str, display_name: Annotated[str, typer.Option("--name")],
+                 password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)]) -> None:
+    """Create a user (password asked for unless given)."""
+    try:
+        with unit_of_work(_sessions()) as session:
+            create_user(session, username=username, display_name=display_name, password=password)
+    except DomainError as err:
+        _fail(err)
+    typer.echo(f"已创建用户 created {username}")
+
+
+@users_app.command("grant")
+def users_grant(username: str, role: Role, org_unit: Annotated[str, typer.Option("--org-unit", help="org unit code")]) -> None:
+    """Grant ROLE at an org unit (county, township or school code)."""
+    try:
+        with unit_of_work(_sessions()) as session:
+            user = find_user(session, username=username)
+            if user is None:
+                typer.secho(f"错误 error: 没有用户 {username}", fg=typer.colors.RED, err=True)
+                raise typer.Exit(2)
+            grant_role(session, user=user, role=role, org_unit_code=org_unit)
+    except DomainError as err:
+        _fail(err)
+    typer.echo(f"已授权 granted {role} @ {org_unit} to {username}")
+
+
+def prepare() -> list[demo.DemoLogin]:
+    """Migrate, deploy processes/, seed the demo county when the database is empty."""
+    import migrations
+
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    migrations.upgrade(settings.db_url)
+    with unit_of_work(_sessions()) as session:
+        workflows.deploy_directory(session, settings.processes_dir)
+        if demo.is_empty(session):
+            return demo.seed_demo_county(session, password=settings.demo_password)
+    return []
+
+
+def _print_logins(logins: list[demo.DemoLogin]) -> None:
+    if not logins:
+        return
+    typer.secho("\n演示县已创建，以下账号只显示这一次 / demo county created, passwords shown once:", bold=True)
+    for login in logins:
+        typer.echo(f"  {login.username:<13} {login.password:<16} {login.role:<18} {login.org_unit}  {login.display_name}")
+    typer.echo("")
+
+
+@app.command()
+def up(host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Migrate, deploy, seed the demo county, and run web + worker + beat until Ctrl-C."""
+    _print_logins(prepare())
+    if os.getpgrp() != os.getpid():
+        # Lead a process group of our own, so that stopping the launcher reaches beat's process too.
+        os.setpgrp()
+    exe = [sys.executable, "-m", "api.cli"]
+    children = [subprocess.Popen([*exe, "serve", "--host", host, "--port", str(port)]),
+                subprocess.Popen([*exe, "worker", "--beat"])]
+    typer.echo(f"mealroll 已启动 started: http://{host}:{port}/  (Ctrl-C 停止 stops)")
+    stopping = False
+
+    def stop(*_args: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    while not stopping and all(child.poll() is None for child in children):
+        time.sleep(0.5)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.killpg(os.getpgrp(), signal.SIGTERM)
+    for child in children:
+        try:
+            child.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            child.kill()
+    failed = [c.returncode for c in children if c.returncode not in (0, -signal.SIGTERM, -signal.SIGINT)]
+    raise typer.Exit(1 if failed and not stopping else 0)
+
+
+@app.command()
+def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
+    """Run the web server only (production: one per app server)."""
+    import uvicorn
+
+    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers,
+                proxy_headers=True, log_level="info")
+
+
+@app.command()
+def worker(beat: Annotated[bool, typer.Option("--beat/--no-beat", help="also run beat in this worker")] = False,
+           concurrency: int = 1) -> None:
+    """Run a Celery worker (with --beat: embedded scheduler too; with Redis, redbeat makes that safe everywhere)."""
+    from workers.app import celery_app
+
+    argv = ["worker", "--loglevel=INFO", f"--concurrency={concurrency}"]
+    if get_settings().broker.startswith("filesystem"):
+        argv.append("--pool=solo")
+    if beat:
+        argv.append("-B")
+    celery_app.worker_main(argv)
+
+
+@app.command()
+def beat() -> None:
+    """Run the beat scheduler only."""
+    from workers.app import celery_app
+
+    celery_app.start(["beat", "--loglevel=INFO"])
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,100 @@
+"""Server-side HTML forms from a task's JSON Schema: the fields to render, and posted values back to JSON."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from registry.code_tables import load_code_tables
+from registry.forms import choices
+
+
+@dataclass
+class Field:
+    name: str  # dotted path, e.g. "student.name"
+    title: str
+    widget: str  # text, textarea, number, date, month, select, radio, checkbox
+    required: bool
+    options: list[tuple[str, str]] = field(default_factory=list)
+    value: Any = None
+    error: str | None = None
+    hint: str | None = None
+
+
+def _options(name: str, node: dict[str, Any]) -> list[tuple[str, str]]:
+    tables = load_code_tables()
+    leaf = name.rsplit(".", 1)[-1]
+    if leaf in tables.names():
+        return [(i.code, f"{i.code} {i.label}") for i in tables.table(leaf)]
+    return choices(node)
+
+
+def fields_of(schema: dict[str, Any], prefix: str = "") -> list[Field]:
+    out: list[Field] = []
+    required = set(schema.get("required", []))
+    for key, node in (schema.get("properties") or {}).items():
+        name = f"{prefix}{key}"
+        if node.get("type") == "object":
+            out.extend(fields_of(node, prefix=f"{name}."))
+            continue
+        kind = node.get("type")
+        leaf_table = key in load_code_tables().names()
+        if key == "decision":
+            widget = "radio"
+        elif "enum" in node or "oneOf" in node or leaf_table:
+            widget = "select"
+        elif kind == "boolean":
+            widget = "checkbox"
+        elif kind in ("integer", "number"):
+            widget = "number"
+        elif node.get("format") == "date":
+            widget = "date"
+        elif key == "enrolled_month":
+            widget = "month"
+        elif key == "comment" or (node.get("maxLength") or 0) > 200:
+            widget = "textarea"
+        else:
+            widget = "text"
+        opts = _options(name, node) if widget in ("select", "radio") else []
+        out.append(Field(name=name, title=node.get("title", key), widget=widget, required=key in required,
+                         options=opts, hint=node.get("description")))
+    return out
+
+
+def _convert(node: dict[str, Any], raw: str) -> Any:
+    kind = node.get("type")
+    try:
+        if kind == "integer":
+            return int(raw)
+        if kind == "number":
+            return float(raw)
+    except ValueError:
+        return raw  # the schema check names the field and says a number is wanted
+    return raw
+
+
+def parse_posted(schema: dict[str, Any], posted: dict[str, str], prefix: str = "") -> dict[str, Any]:
+    """Only the schema's own fields are read; empty inputs are left out so `required` can speak."""
+    out: dict[str, Any] = {}
+    for key, node in (schema.get("properties") or {}).items():
+        name = f"{prefix}{key}"
+        if node.get("type") == "object":
+            out[key] = parse_posted(node, posted, prefix=f"{name}.")
+        elif node.get("type") == "boolean":
+            out[key] = posted.get(name) in ("on", "true", "1")
+        else:
+            raw = (posted.get(name) or "").strip()
+            if raw:
+                out[key] = _convert(node, raw)
+    return out
+
+
+def fill(fields: list[Field], values: dict[str, Any], errors: dict[str, str]) -> list[Field]:
+    def lookup(path: str) -> Any:
+        node: Any = values
+        for part in path.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        return node
+
+    for f in fields:
+        f.value = lookup(f.name)
+        f.error = errors.get(f.name)
+    return fields

@@ -1,0 +1,43 @@
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from api.deps import CurrentUser, DbSession
+from api.schemas import DataBody, findings, instance_read, task_read
+from engine import definitions
+from registry import workflows
+from registry.errors import RuleViolation
+from registry.users import Role
+
+router = APIRouter(prefix="/api", tags=["processes"])
+
+MAX_BPMN_BYTES = 20 * 1024 * 1024
+
+
+@router.post("/processes/{process_id}/instances", status_code=201)
+def start(process_id: str, body: DataBody, session: DbSession, user: CurrentUser) -> dict[str, Any]:
+    instance, warnings = workflows.start_process(session, actor=user, process_id=process_id, data=body.data)
+    session.commit()
+    tasks = [task_read(t) for t in workflows.instance_tasks(session, instance) if t.status == "open"]
+    return {**instance_read(instance), "open_tasks": tasks, "warnings": findings(warnings)}
+
+
+@router.get("/instances/{instance_id}")
+def get_instance(instance_id: int, session: DbSession, user: CurrentUser) -> dict[str, Any]:
+    instance = workflows.get_instance(session, actor=user, instance_id=instance_id)
+    tasks = workflows.instance_tasks(session, instance)
+    return {
+        **instance_read(instance),
+        "open_tasks": [task_read(t) for t in tasks if t.status == "open"],
+        "tasks": [task_read(t) for t in tasks],
+        "history": [{"at": e.at.isoformat(), "action": e.action, "actor_id": e.actor_id, "after": e.after,
+                     "reason": e.reason} for e in workflows.instance_history(session, instance)],
+    }
+
+
+@router.post("/process-definitions/validate")
+async def validate(request: Request, user: CurrentUser) -> dict[str, Any]:
+    body = await request.body()
+    if len(body) > MAX_BPMN_BYTES:
+        raise RuleViolation("文件超过 20 MB", details=[{"field": "file", "message": "文件过大"}])
+    return definitions.validate(body, roles=set(Role), forms={})

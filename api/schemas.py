@@ -1,0 +1,65 @@
+"""JSON shapes of the API (DESIGN.md "Contracts")."""
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from registry.rules.findings import Finding
+from registry.students import Student, to_read
+from registry.users import User
+from registry.workflows import HumanTask, ProcessInstance
+
+
+class StrictBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataBody(StrictBody):
+    data: dict[str, Any] = {}
+
+
+def findings(items: list[Finding]) -> list[dict[str, str]]:
+    return [{"field": f.field, "code": f.code, "message": f.message, "severity": f.severity} for f in items]
+
+
+def task_read(task: HumanTask) -> dict[str, Any]:
+    return {
+        "id": task.id,
+        "process_id": task.process_id,
+        "task_id": task.task_id,
+        "title": task.title,
+        "role": task.role,
+        "org_unit": task.org_unit.as_ref(),
+        "due_at": task.due_at.isoformat() if task.due_at else None,
+        "overdue": task.overdue,
+        "status": task.status,
+        "claimed_by": task.claimed_by.username if task.claimed_by else None,
+        "instance_id": task.instance_id,
+        "subject": {"type": task.instance.subject_type, "id": task.instance.subject_id,
+                    "label": task.instance.subject_label},
+        "created_at": task.created_at.isoformat(),
+        "completed_at": task.completed_at.isoformat() if task.completed_at else None,
+        "outcome": task.outcome,
+    }
+
+
+def instance_read(instance: ProcessInstance) -> dict[str, Any]:
+    return {
+        "id": instance.id,
+        "process_id": instance.process_id,
+        "version": instance.version.version,
+        "status": instance.status,
+        "subject": {"type": instance.subject_type, "id": instance.subject_id, "label": instance.subject_label},
+        "org_unit": instance.org_unit.as_ref(),
+        "started_at": instance.started_at.isoformat(),
+        "ended_at": instance.ended_at.isoformat() if instance.ended_at else None,
+    }
+
+
+def me_read(user: User) -> dict[str, Any]:
+    return {"username": user.username, "display_name": user.display_name,
+            "roles": [{"role": g.role, "org_unit": g.org_unit.as_ref()} for g in user.grants]}
+
+
+def student_read(student: Student, user: User) -> dict[str, Any]:
+    return to_read(student, actor=user)

@@ -1,0 +1,156 @@
+"""Timer event definitions that read the clock of the current unit of work instead of the wall clock.
+
+Spiff's timer definitions call `datetime.now(timezone.utc)` themselves. These subclasses ask the
+workflow's `ScriptEngine` (created per call with that call's `now`) instead, so a worker can fire a
+timer "as of" the due time it claimed, tests need no sleeping, and nothing global is patched: two
+threads advancing two workflows with different clocks do not see each other's time.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
+    CycleTimerEventDefinition,
+    DurationTimerEventDefinition,
+    TimeDateEventDefinition,
+    TimerEventDefinition,
+)
+
+from engine.errors import EngineError, ScriptError
+from engine.scripting import element_id
+
+
+def clock_of(task: Any) -> datetime:
+    now = getattr(task.workflow.top_workflow.script_engine, "now", None)
+    if now is None:
+        raise EngineError("引擎运行时未提供时钟 / the engine was run without a clock", element_id=element_id(task))
+    return now
+
+
+def aware_utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("datetime has no UTC offset")
+    return value.astimezone(timezone.utc)
+
+
+def parse_duration(expression: str) -> dict[str, float]:
+    """The parts of an ISO-8601 duration such as `P5D` or `PT12H`; raises ValueError when malformed."""
+    if not isinstance(expression, str) or not expression.upper().startswith("P"):
+        raise ValueError(f"not an ISO-8601 duration: {expression!r}")
+    try:
+        parts = TimerEventDefinition.parse_iso_duration(expression)
+    except Exception:
+        raise ValueError(f"not an ISO-8601 duration: {expression!r}") from None
+    if not parts:
+        raise ValueError(f"not an ISO-8601 duration: {expression!r}")
+    return parts
+
+
+def due_at(start: datetime, duration: str) -> datetime:
+    """`start` plus an ISO-8601 duration, counting calendar months and years the way Spiff's timers do."""
+    start = aware_utc(start)
+    return start + TimerEventDefinition.get_timedelta_from_start(parse_duration(duration), start)
+
+
+def _parse_datetime(value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise ValueError(f"expected an ISO-8601 datetime string, got {type(value).__name__}")
+    # A naive time would be read in the server's local zone; deadlines must not move with the server.
+    return aware_utc(datetime.fromisoformat(value))
+
+
+def _fail(task: Any, exc: Exception) -> ScriptError:
+    return ScriptError(f"定时器表达式无效 / invalid timer value: {exc}", element_id=element_id(task))
+
+
+class ClockedTimeDateEventDefinition(TimeDateEventDefinition):
+    def has_fired(self, my_task: Any) -> bool:
+        event_value = my_task._get_internal_data("event_value")
+        if event_value is None:
+            value = my_task.workflow.script_engine.evaluate(my_task, self.expression)
+            try:
+                event_value = _parse_datetime(value).isoformat()
+            except ValueError as exc:
+                raise _fail(my_task, exc) from exc
+            my_task._set_internal_data(event_value=event_value)
+        if datetime.fromisoformat(event_value) <= clock_of(my_task):
+            my_task._set_internal_data(event_fired=True)
+        return my_task._get_internal_data("event_fired", False)
+
+
+class ClockedDurationTimerEventDefinition(DurationTimerEventDefinition):
+    def has_fired(self, my_task: Any) -> bool:
+        event_value = my_task._get_internal_data("event_value")
+        if event_value is None:
+            value = my_task.workflow.script_engine.evaluate(my_task, self.expression)
+            try:
+                event_value = due_at(clock_of(my_task), value).isoformat()
+            except ValueError as exc:
+                raise _fail(my_task, exc) from exc
+            my_task._set_internal_data(event_value=event_value)
+        if datetime.fromisoformat(event_value) <= clock_of(my_task):
+            my_task._set_internal_data(event_fired=True)
+        return my_task._get_internal_data("event_fired", False)
+
+
+class ClockedCycleTimerEventDefinition(CycleTimerEventDefinition):
+    def cycle_complete(self, my_task: Any) -> bool:
+        now = clock_of(my_task)
+        event_value = my_task._get_internal_data("event_value")
+        if event_value is None:
+            value = my_task.workflow.script_engine.evaluate(my_task, self.expression)
+            try:
+                cycles, start, duration = _parse_recurring(value, now)
+            except ValueError as exc:
+                raise _fail(my_task, exc) from exc
+            event_value = {"cycles": cycles, "next": start.isoformat(), "duration": duration.total_seconds()}
+
+        ready = False
+        if event_value["cycles"] != 0:
+            next_event = datetime.fromisoformat(event_value["next"])
+            if next_event <= now:
+                event_value["next"] = (next_event + timedelta(seconds=event_value["duration"])).isoformat()
+                event_value["cycles"] -= 1
+                ready = True
+        else:
+            my_task.internal_data.pop("event_value", None)
+            my_task.internal_data["event_fired"] = True
+        my_task._set_internal_data(event_value=event_value)
+        return ready
+
+
+def _parse_recurring(expression: Any, now: datetime) -> tuple[int, datetime, timedelta]:
+    if not isinstance(expression, str) or not expression.upper().startswith("R"):
+        raise ValueError(f"not an ISO-8601 repeating interval: {expression!r}")
+    components = expression.upper().replace("--", "/").strip("R").split("/")
+    if len(components) not in (2, 3):
+        raise ValueError(f"not an ISO-8601 repeating interval: {expression!r}")
+    cycles = int(components[0]) if components[0] else -1
+    if len(components) == 2:
+        # Only a duration: Spiff starts counting at the wall clock; we start at the unit of work's clock.
+        return cycles, due_at(now, components[1]), due_at(now, components[1]) - now
+    try:
+        return TimerEventDefinition.parse_iso_recurring_interval(expression)
+    except Exception as exc:
+        raise ValueError(f"not an ISO-8601 repeating interval: {expression!r}") from exc
+
+
+CLOCKED_TIMERS: dict[type, type] = {
+    TimeDateEventDefinition: ClockedTimeDateEventDefinition,
+    DurationTimerEventDefinition: ClockedDurationTimerEventDefinition,
+    CycleTimerEventDefinition: ClockedCycleTimerEventDefinition,
+}
+
+
+def timer_due(task: Any) -> datetime | None:
+    """When a waiting timer task fires next, from what its definition stored; None if not yet computed."""
+    event_value = task._get_internal_data("event_value")
+    if event_value is None:
+        return None
+    if isinstance(event_value, dict):
+        if event_value.get("cycles", 0) == 0:
+            return None
+        return aware_utc(datetime.fromisoformat(event_value["next"]))
+    return aware_utc(datetime.fromisoformat(event_value))

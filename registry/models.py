@@ -1,0 +1,13 @@
+"""Every table, imported in one place so that Alembic and the mappers see the whole schema."""
+
+from registry.audit import AuditEntry
+from registry.db import Base
+from registry.org_units import OrgUnit
+from registry.students import EnrolmentPeriod, Student
+from registry.users import RoleGrant, User
+from registry.workflows import HumanTask, InstanceTimer, ProcessInstance, ProcessVersion
+
+__all__ = [
+    "AuditEntry", "Base", "EnrolmentPeriod", "HumanTask", "InstanceTimer", "OrgUnit", "ProcessInstance",
+    "ProcessVersion", "RoleGrant", "Student", "User",
+]

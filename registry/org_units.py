@@ -1,0 +1,71 @@
+"""The org-unit tree county → township → school, and who it covers."""
+
+from enum import StrEnum
+
+from sqlalchemy import ForeignKey, String, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from registry.db import Base
+from registry.errors import Conflict, NotFound
+
+
+class OrgKind(StrEnum):
+    county = "county"
+    township = "township"
+    school = "school"
+
+
+KIND_LABELS = {OrgKind.county: "县", OrgKind.township: "乡镇", OrgKind.school: "学校"}
+PARENT_KIND = {OrgKind.township: OrgKind.county, OrgKind.school: OrgKind.township}
+
+
+class OrgUnit(Base):
+    __tablename__ = "org_unit"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(20), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(20))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("org_unit.id"))
+    # Materialised path "/1/4/9/": a grant at one unit covers every unit whose path starts with its own.
+    path: Mapped[str] = mapped_column(String(255), index=True, default="")
+
+    def covers(self, other: "OrgUnit") -> bool:
+        return other.path.startswith(self.path)
+
+    def as_ref(self) -> dict[str, str]:
+        return {"code": self.code, "name": self.name, "kind": self.kind}
+
+
+def create_org_unit(
+    session: Session, *, code: str, name: str, kind: OrgKind, parent: OrgUnit | None = None
+) -> OrgUnit:
+    if find_org_unit(session, code=code) is not None:
+        raise Conflict(f"机构代码 {code} 已存在", details=[{"field": "code", "message": "已存在"}])
+    expected_parent = PARENT_KIND.get(kind)
+    if (parent.kind if parent else None) != expected_parent:
+        raise Conflict(f"{KIND_LABELS[kind]}的上级必须是{KIND_LABELS.get(expected_parent, '无') if expected_parent else '无'}")
+    unit = OrgUnit(code=code, name=name, kind=kind, parent_id=parent.id if parent else None)
+    session.add(unit)
+    session.flush()
+    unit.path = f"{parent.path if parent else '/'}{unit.id}/"
+    session.flush()
+    return unit
+
+
+def find_org_unit(session: Session, *, code: str) -> OrgUnit | None:
+    return session.scalars(select(OrgUnit).where(OrgUnit.code == code)).one_or_none()
+
+
+def get_org_unit(session: Session, *, code: str) -> OrgUnit:
+    unit = find_org_unit(session, code=code)
+    if unit is None:
+        raise NotFound(f"找不到机构 {code}")
+    return unit
+
+
+def county_of(session: Session, unit: OrgUnit) -> OrgUnit:
+    county_id = int(unit.path.strip("/").split("/")[0])
+    county = session.get(OrgUnit, county_id)
+    assert county is not None
+    return county

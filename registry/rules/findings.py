@@ -1,0 +1,32 @@
+"""What a rule says about one field: an error blocks the submission, a warning is shown and kept."""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    field: str
+    code: str
+    # Chinese, starting with the field's Chinese label: "身份证件号：校验位错误：应为 X，实为 5".
+    message: str
+    severity: Severity
+
+
+def errors(findings: Iterable[Finding]) -> list[Finding]:
+    return [f for f in findings if f.severity == "error"]
+
+
+def warnings(findings: Iterable[Finding]) -> list[Finding]:
+    return [f for f in findings if f.severity == "warning"]
+
+
+def error(field: str, label: str, code: str, detail: str) -> Finding:
+    return Finding(field, code, f"{label}：{detail}", "error")
+
+
+def warning(field: str, label: str, code: str, detail: str) -> Finding:
+    return Finding(field, code, f"{label}：{detail}", "warning")

@@ -1,0 +1,376 @@
+"""The rules for one student's record (Art. 10 fields), as pure functions.
+
+`normalise_student` cleans what people type; `check_student` says what is wrong with it. Errors
+block a submission; warnings are shown to the registrar and the reviewers and never block, because
+rural data is often odd but true (late school entry, late 户口 registration).
+"""
+
+import math
+import re
+import unicodedata
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Any
+
+from registry.code_tables import CodeTables
+from registry.rules.findings import Finding, error, warning
+from registry.rules.id_number import InvalidIdNumber, ParsedId, normalise_id_number, parse_id_number, upgrade_15
+from registry.rules.student_number import normalise_national_student_number, validate_national_student_number
+
+FIELD_LABELS: dict[str, str] = {
+    "name": "姓名",
+    "former_name": "曾用名",
+    "sex": "性别",
+    "birth_date": "出生日期",
+    "id_type": "身份证件类型",
+    "id_number": "身份证件号",
+    "ethnicity": "民族",
+    "hukou_area": "户籍所在地",
+    "hukou_address": "户籍地址",
+    "school_code": "学校代码",
+    "grade": "年级",
+    "class_name": "班级",
+    "enrolled_month": "入学年月",
+    "enrolment_mode": "入学方式",
+    "boarding_mode": "就读方式",
+    "health": "健康状况",
+    "height_cm": "身高",
+    "weight_kg": "体重",
+    "left_behind": "留守儿童",
+    "migrant_child": "随迁子女",
+    "boarding_allowance": "享受一补",
+    "address": "现住址",
+    "guardian_name": "监护人姓名",
+    "guardian_phone": "监护人电话",
+    "file_card_no": "建档卡号",
+    "student_number": "学籍号",
+    "student_number_aux": "学籍辅号",
+    "national_student_number": "全国学籍号",
+}
+
+REQUIRED_FIELDS = (
+    "name", "sex", "birth_date", "id_type", "id_number", "ethnicity", "school_code", "grade",
+    "class_name", "enrolled_month", "boarding_mode",
+)
+
+# field → code table; the table names are the field names by design.
+CODE_FIELDS = ("sex", "id_type", "ethnicity", "enrolment_mode", "boarding_mode", "health", "left_behind")
+
+RESIDENT_ID = "1"  # id_type 居民身份证
+DAY_STUDENT = "1"  # boarding_mode 走读
+AREA_TABLE = "area"  # GB/T 2260; not shipped nationally, a county may supply it
+
+_TEXT_FIELDS = (
+    "name", "former_name", "birth_date", "id_number", "hukou_area", "hukou_address", "school_code",
+    "class_name", "enrolled_month", "address", "guardian_name", "guardian_phone", "file_card_no",
+    "student_number", "student_number_aux", "national_student_number", *CODE_FIELDS,
+)
+_BOOL_FIELDS = ("migrant_child", "boarding_allowance")
+_NUMBER_FIELDS = ("height_cm", "weight_kg")
+# Codes, dates and numbers typed on a Chinese keyboard arrive as full-width characters (２０１２－０３).
+# Names and addresses are left alone: NFKC would also rewrite legitimate characters in them.
+_WIDTH_NORMALISED = (
+    *CODE_FIELDS, "hukou_area", "school_code", "grade", "birth_date", "enrolled_month", *_NUMBER_FIELDS,
+)
+_TRUE = ("1", "true", "是", "yes")
+_FALSE = ("0", "false", "否", "no")
+
+# re.ASCII: \d would otherwise also accept Arabic-Indic and other non-ASCII digits.
+_DATE = re.compile(r"(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?|(\d{4})(\d{2})(\d{2})", re.ASCII)
+_MONTH = re.compile(r"(\d{4})[-/.年](\d{1,2})月?|(\d{4})(\d{2})", re.ASCII)
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+_ISO_MONTH = re.compile(r"(\d{4})-(\d{2})", re.ASCII)
+_MOBILE = re.compile(r"1[3-9]\d{9}", re.ASCII)
+_LANDLINE = re.compile(r"0\d{2,3}-?\d{7,8}", re.ASCII)
+_SCHOOL_CODE = re.compile(r"\d{10}", re.ASCII)
+_AREA_CODE = re.compile(r"\d{6}", re.ASCII)
+_LATIN_OR_DIGIT = re.compile(r"[0-9A-Za-z]")
+
+# Plausibility bands; outside them the value is most likely a typo (metres for centimetres, grams).
+HEIGHT_CM = (80.0, 200.0)
+WEIGHT_KG = (12.0, 120.0)
+# Grade g is normally age 6+g-1 … 6+g+2 on 1 September: from the regular age (school starts at six)
+# to three years over it, since late entry and repeated years are common in the countryside.
+AGE_BELOW_GRADE = 5
+AGE_ABOVE_GRADE = 8
+
+
+def normalise_student(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Clean typed input without judging it; idempotent, and unknown keys pass through unchanged.
+
+    Strings are trimmed (blank becomes None); the ID number loses spaces and full-width characters
+    and a 15-digit resident ID is upgraded to 18; dates become YYYY-MM-DD and months YYYY-MM;
+    grade becomes an int, height and weight floats, the yes/no fields bools, when they are
+    recognisably so. Anything else is left as it came, for `check_student` to report.
+    """
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, str):
+            value = value.strip() or None
+        out[key] = value
+    for field in _WIDTH_NORMALISED:
+        if isinstance(out.get(field), str):
+            out[field] = unicodedata.normalize("NFKC", out[field]).strip() or None
+    for field in (*CODE_FIELDS, "hukou_area"):
+        if isinstance(out.get(field), int) and not isinstance(out[field], bool):
+            out[field] = str(out[field])
+    if isinstance(out.get("id_type"), str):
+        out["id_type"] = out["id_type"].upper()
+    for field in ("id_number", "student_number"):
+        if isinstance(out.get(field), str):
+            out[field] = normalise_id_number(out[field]) or None
+    number = out.get("id_number")
+    if out.get("id_type") == RESIDENT_ID and isinstance(number, str) and len(number) == 15 and number.isascii() \
+            and number.isdigit():
+        out["id_number"] = upgrade_15(number)
+    if isinstance(out.get("national_student_number"), str):
+        out["national_student_number"] = normalise_national_student_number(out["national_student_number"]) or None
+    if isinstance(out.get("guardian_phone"), str):
+        out["guardian_phone"] = _normalise_phone(out["guardian_phone"])
+    out["birth_date"] = _normalise_date(out.get("birth_date"))
+    out["enrolled_month"] = _normalise_month(out.get("enrolled_month"))
+    if isinstance(out.get("grade"), str) and out["grade"].isascii() and out["grade"].isdigit():
+        out["grade"] = int(out["grade"])
+    for field in _NUMBER_FIELDS:
+        out[field] = _normalise_number(out.get(field))
+    for field in _BOOL_FIELDS:
+        out[field] = _normalise_bool(out.get(field))
+    return {key: value for key, value in out.items() if key in data or value is not None}
+
+
+def check_student(data: Mapping[str, Any], *, today: date, codes: CodeTables) -> list[Finding]:
+    """Every finding on the record, errors and warnings, grouped by rule. Normalises first."""
+    if isinstance(today, datetime):
+        today = today.date()
+    s = normalise_student(data)
+    out: list[Finding] = []
+    skip: set[str] = set()  # fields already reported missing or mistyped: no follow-on findings
+
+    for field in REQUIRED_FIELDS:
+        if s.get(field) is None:
+            out.append(_error(field, "required", "必填"))
+            skip.add(field)
+    for field in _TEXT_FIELDS:
+        if field not in skip and s.get(field) is not None and not isinstance(s[field], str):
+            out.append(_error(field, "type", "应为文本"))
+            skip.add(field)
+
+    for field in ("name", "former_name"):
+        if _present(s, field, skip) and _LATIN_OR_DIGIT.search(unicodedata.normalize("NFKC", s[field])):
+            out.append(_warning(field, "latin_or_digit", f"“{s[field]}”含有数字或拉丁字母，请核对"))
+
+    for field in CODE_FIELDS:
+        if _present(s, field, skip) and not codes.contains(field, s[field]):
+            out.append(_error(field, "unknown_code", f"“{s[field]}”不是有效的代码"))
+            skip.add(field)
+
+    birth = _check_birth_date(s, skip, today, out)
+    parsed = _check_id_number(s, skip, codes, out)
+    if parsed is not None:
+        if _present(s, "sex", skip) and s["sex"] != parsed.sex:
+            shown = codes.label("sex", parsed.sex) or parsed.sex
+            out.append(_error("sex", "id_mismatch", f"与身份证件号不符（身份证件号显示为{shown}）"))
+        if birth is not None and birth != parsed.birth_date:
+            out.append(_error("birth_date", "id_mismatch",
+                              f"与身份证件号中的出生日期 {parsed.birth_date.isoformat()} 不符"))
+
+    if _present(s, "hukou_area", skip):
+        if not _AREA_CODE.fullmatch(s["hukou_area"]):
+            out.append(_error("hukou_area", "format", "应为 6 位行政区划代码"))
+        elif AREA_TABLE in codes.names() and not codes.contains(AREA_TABLE, s["hukou_area"]):
+            out.append(_warning("hukou_area", "unknown_area", f"{s['hukou_area']} 不在行政区划代码表中，请核对"))
+
+    if _present(s, "school_code", skip) and not _SCHOOL_CODE.fullmatch(s["school_code"]):
+        out.append(_error("school_code", "format", "应为 10 位数字的学校标识码"))
+
+    grade = _check_grade(s, skip, out)
+    if birth is not None and grade is not None:
+        _check_age_for_grade(birth, grade, today, out)
+
+    _check_enrolled_month(s, skip, birth, today, out)
+
+    if s.get("boarding_allowance") is True and s.get("boarding_mode") == DAY_STUDENT and "boarding_mode" not in skip:
+        out.append(_error("boarding_allowance", "day_student", "走读生不能享受一补（一补只补助寄宿生）"))
+
+    for field in _NUMBER_FIELDS:
+        _check_measure(s, field, out)
+    for field in _BOOL_FIELDS:
+        if s.get(field) is not None and not isinstance(s[field], bool):
+            out.append(_error(field, "type", "应为“是”或“否”"))
+
+    if _present(s, "guardian_phone", skip):
+        phone = s["guardian_phone"]
+        if not (_MOBILE.fullmatch(phone) or _LANDLINE.fullmatch(phone)):
+            out.append(_error("guardian_phone", "format", f"“{phone}”不是手机号或带区号的固定电话（如 0851-8123456）"))
+
+    if _present(s, "national_student_number", skip):
+        found = validate_national_student_number(s["national_student_number"])
+        out.extend(found)
+        number = s["national_student_number"]
+        if not found and parsed is not None and number.startswith("G") and number[1:] != parsed.number:
+            out.append(_warning("national_student_number", "id_mismatch", "G 字头学籍号与身份证件号不一致，请核对"))
+    return out
+
+
+def _check_birth_date(s: dict[str, Any], skip: set[str], today: date, out: list[Finding]) -> date | None:
+    if not _present(s, "birth_date", skip):
+        return None
+    birth = _iso_date(s["birth_date"])
+    if birth is None:
+        out.append(_error("birth_date", "invalid_date", f"“{s['birth_date']}”不是有效日期（应为 YYYY-MM-DD）"))
+        return None
+    if birth > today:
+        out.append(_error("birth_date", "future", "不能晚于今天"))
+        return None
+    return birth
+
+
+def _check_id_number(s: dict[str, Any], skip: set[str], codes: CodeTables, out: list[Finding]) -> ParsedId | None:
+    # Only a resident ID has a checkable structure; passports and the like are taken as typed.
+    if s.get("id_type") != RESIDENT_ID or "id_type" in skip or not _present(s, "id_number", skip):
+        return None
+    try:
+        parsed = parse_id_number(s["id_number"])
+    except InvalidIdNumber as exc:
+        out.append(_error("id_number", exc.code, exc.detail))
+        return None
+    # Never an error: abolished counties' codes stay on old IDs, and late 户口 registration is common.
+    if AREA_TABLE in codes.names() and not codes.contains(AREA_TABLE, parsed.area):
+        out.append(_warning("id_number", "unknown_area", f"地区码 {parsed.area} 不在行政区划代码表中，请核对"))
+    return parsed
+
+
+def _check_grade(s: dict[str, Any], skip: set[str], out: list[Finding]) -> int | None:
+    if "grade" in skip or s.get("grade") is None:
+        return None
+    grade = s["grade"]
+    if isinstance(grade, bool) or not isinstance(grade, int) or not 1 <= grade <= 9:
+        out.append(_error("grade", "invalid", f"“{grade}”无效：义务教育年级应为 1 至 9"))
+        return None
+    return grade
+
+
+def _check_age_for_grade(birth: date, grade: int, today: date, out: list[Finding]) -> None:
+    # The age that matters is the one at the start of the current school year, the year in which
+    # the student is in this grade (counting from the enrolment year would flag every older
+    # student on a school's initial load).
+    year = today.year if today.month >= 9 else today.year - 1
+    age = year - birth.year - ((9, 1) < (birth.month, birth.day))
+    low, high = grade + AGE_BELOW_GRADE, grade + AGE_ABOVE_GRADE
+    if not low <= age <= high:
+        detail = f"{grade} 年级学生在 {year} 年 9 月 1 日通常为 {low}–{high} 岁，该生为 {age} 岁，请核对年级和出生日期"
+        out.append(_warning("grade", "age_for_grade", detail))
+
+
+def _check_enrolled_month(s: dict[str, Any], skip: set[str], birth: date | None, today: date,
+                          out: list[Finding]) -> None:
+    if not _present(s, "enrolled_month", skip):
+        return
+    match = _ISO_MONTH.fullmatch(s["enrolled_month"])
+    if match is None or not 1 <= int(match[2]) <= 12:
+        out.append(_error("enrolled_month", "invalid_month", f"“{s['enrolled_month']}”不是有效年月（应为 YYYY-MM）"))
+        return
+    month = (int(match[1]), int(match[2]))
+    if month > (today.year, today.month):
+        out.append(_error("enrolled_month", "future", "不能晚于本月"))
+    elif birth is not None and month < (birth.year, birth.month):
+        out.append(_error("enrolled_month", "before_birth", "早于出生日期"))
+
+
+def _check_measure(s: dict[str, Any], field: str, out: list[Finding]) -> None:
+    value = s.get(field)
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        out.append(_error(field, "type", f"“{value}”不是数字"))
+        return
+    low, high = HEIGHT_CM if field == "height_cm" else WEIGHT_KG
+    if not low <= value <= high:
+        unit = "厘米" if field == "height_cm" else "千克"
+        detail = f"{value:g} {unit}超出常见范围 {low:g}–{high:g} {unit}，请核对单位和数值"
+        out.append(_warning(field, "implausible", detail))
+
+
+def _present(s: dict[str, Any], field: str, skip: set[str]) -> bool:
+    return field not in skip and s.get(field) is not None
+
+
+def _error(field: str, code: str, detail: str) -> Finding:
+    return error(field, FIELD_LABELS[field], code, detail)
+
+
+def _warning(field: str, code: str, detail: str) -> Finding:
+    return warning(field, FIELD_LABELS[field], code, detail)
+
+
+def _iso_date(value: str) -> date | None:
+    # date.fromisoformat alone also takes "20120304" and week dates; the contract is YYYY-MM-DD.
+    if not _ISO_DATE.fullmatch(value):
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def _normalise_date(value: Any) -> Any:
+    # Spreadsheet readers hand date cells over as datetimes at midnight.
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, str) and (match := _DATE.fullmatch(value)):
+        y, m, d = (g for g in match.groups() if g is not None)
+        return f"{y}-{int(m):02d}-{int(d):02d}"
+    return value
+
+
+def _normalise_month(value: Any) -> Any:
+    if isinstance(value, str) and (match := _MONTH.fullmatch(value)):
+        y, m = (g for g in match.groups() if g is not None)
+        return f"{y}-{int(m):02d}"
+    return value
+
+
+def _normalise_number(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return value
+        # float() also accepts "nan" and "inf", which no measurement is.
+        return number if math.isfinite(number) else value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def _normalise_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        lowered = value.lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+    return value
+
+
+def _normalise_phone(value: str) -> str | None:
+    phone = "".join(unicodedata.normalize("NFKC", value).split())
+    for dash in ("—", "–", "－", "‐"):
+        phone = phone.replace(dash, "-")
+    phone = phone.strip("-")
+    if not phone:
+        return None
+    bare = phone.replace("-", "")
+    # Mobiles are often written 138-1234-5678 or with the country code; store the 11 digits.
+    for prefix in ("+86", "0086", "86"):
+        if bare.startswith(prefix) and _MOBILE.fullmatch(bare[len(prefix):]):
+            return bare[len(prefix):]
+    if _MOBILE.fullmatch(bare):
+        return bare
+    return phone

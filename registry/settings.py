@@ -1,0 +1,71 @@
+"""Settings from MEALROLL_* environment variables (pydantic-settings)."""
+
+import secrets
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SECRET = "change-me"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MEALROLL_", extra="ignore")
+
+    env: Literal["development", "production", "test"] = "development"
+    data_dir: Path = Path("var")
+    database_url: str | None = None
+    broker_url: str | None = None
+    # Celery-redbeat keeps beat's lock in Redis; only used with a Redis broker.
+    redbeat_url: str | None = None
+    files_dir: Path | None = None
+    secret_key: str | None = None
+    display_timezone: str = "Asia/Shanghai"
+    token_max_age_seconds: int = 8 * 3600
+    demo_password: str | None = None
+    timer_poll_seconds: float = 5.0
+    # The seed BPMN files deployed on start; the repository's processes/ folder by default.
+    processes_dir: Path = Path(__file__).resolve().parents[1] / "processes"
+
+    @model_validator(mode="after")
+    def _refuse_default_secret_in_production(self) -> "Settings":
+        if self.env == "production" and (not self.secret_key or self.secret_key == DEFAULT_SECRET):
+            raise ValueError(
+                "MEALROLL_SECRET_KEY must be set to a long random value in production "
+                "(生产环境必须设置 MEALROLL_SECRET_KEY)"
+            )
+        return self
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'mealroll.db').resolve()}"
+
+    @property
+    def broker(self) -> str:
+        return self.broker_url or "filesystem://"
+
+    @property
+    def broker_dir(self) -> Path:
+        return (self.data_dir / "broker").resolve()
+
+    @property
+    def file_store(self) -> Path:
+        return (self.files_dir or self.data_dir / "files").resolve()
+
+    def session_secret(self) -> str:
+        """The signing key; generated once into the data dir when unset (development only)."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+
+@cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,301 @@
+"""Student records: intake, revision, confirmation into the database, voiding, search."""
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, Text, func, or_, select
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+
+from registry.access import may_see_full_id, mask_id_number, scope_clause, sees
+from registry.audit import record
+from registry.code_tables import load_code_tables
+from registry.db import Base, UTCDateTime, utcnow
+from registry.errors import Conflict, InvalidTransition, NotFound, RuleViolation
+from registry.org_units import OrgKind, OrgUnit, county_of, find_org_unit
+from registry.rules.findings import Finding
+from registry.rules.student import check_student, normalise_student
+from registry.users import User
+
+
+class StudentStatus(StrEnum):
+    pending = "pending"
+    active = "active"
+    suspended = "suspended"
+    transferred_out = "transferred_out"
+    graduated = "graduated"
+    dropped_out = "dropped_out"
+    deceased = "deceased"
+    # Entered by mistake or refused at intake: never deleted, voided with a reason.
+    voided = "voided"
+
+
+STATUS_LABELS = {
+    StudentStatus.pending: "待审核",
+    StudentStatus.active: "在籍",
+    StudentStatus.suspended: "休学",
+    StudentStatus.transferred_out: "已转出",
+    StudentStatus.graduated: "已毕业",
+    StudentStatus.dropped_out: "辍学",
+    StudentStatus.deceased: "死亡",
+    StudentStatus.voided: "已作废",
+}
+
+# Field name → column; the Art. 10 student fields, names as in DESIGN.md "Student fields".
+STUDENT_FIELDS = (
+    "name", "former_name", "sex", "birth_date", "id_type", "id_number", "ethnicity", "hukou_area",
+    "hukou_address", "grade", "class_name", "enrolled_month", "enrolment_mode", "boarding_mode",
+    "health", "height_cm", "weight_kg", "left_behind", "migrant_child", "boarding_allowance",
+    "address", "guardian_name", "guardian_phone", "file_card_no", "student_number",
+    "student_number_aux", "national_student_number",
+)
+# An ID number counts twice only where the record is live.
+LIVE_STATUSES = (StudentStatus.pending, StudentStatus.active)
+
+
+class Student(Base):
+    __tablename__ = "student"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("org_unit.id"), index=True)
+    status: Mapped[str] = mapped_column(String(20), default=StudentStatus.pending, index=True)
+    name: Mapped[str] = mapped_column(String(50), index=True)
+    former_name: Mapped[str | None] = mapped_column(String(50))
+    sex: Mapped[str] = mapped_column(String(1))
+    birth_date: Mapped[date]
+    id_type: Mapped[str] = mapped_column(String(2))
+    id_number: Mapped[str] = mapped_column(String(30), index=True)
+    ethnicity: Mapped[str] = mapped_column(String(2))
+    hukou_area: Mapped[str | None] = mapped_column(String(6))
+    hukou_address: Mapped[str | None] = mapped_column(String(200))
+    grade: Mapped[int]
+    class_name: Mapped[str] = mapped_column(String(40))
+    enrolled_month: Mapped[str] = mapped_column(String(7))
+    enrolment_mode: Mapped[str | None] = mapped_column(String(2))
+    boarding_mode: Mapped[str] = mapped_column(String(1))
+    health: Mapped[str | None] = mapped_column(String(2))
+    height_cm: Mapped[float | None]
+    weight_kg: Mapped[float | None]
+    left_behind: Mapped[str | None] = mapped_column(String(1))
+    migrant_child: Mapped[bool] = mapped_column(default=False)
+    boarding_allowance: Mapped[bool] = mapped_column(default=False)
+    address: Mapped[str | None] = mapped_column(String(200))
+    guardian_name: Mapped[str | None] = mapped_column(String(50))
+    guardian_phone: Mapped[str | None] = mapped_column(String(20))
+    file_card_no: Mapped[str | None] = mapped_column(String(40))
+    student_number: Mapped[str | None] = mapped_column(String(40))
+    student_number_aux: Mapped[str | None] = mapped_column(String(40))
+    national_student_number: Mapped[str | None] = mapped_column(String(19))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    void_reason: Mapped[str | None] = mapped_column(Text)
+
+    school: Mapped[OrgUnit] = relationship(lazy="joined")
+    periods: Mapped[list["EnrolmentPeriod"]] = relationship(
+        back_populates="student", order_by="EnrolmentPeriod.from_month", lazy="selectin"
+    )
+
+    def fields(self) -> dict[str, Any]:
+        out = {f: getattr(self, f) for f in STUDENT_FIELDS}
+        out["birth_date"] = self.birth_date.isoformat()
+        out["school_code"] = self.school.code
+        return out
+
+
+# Art. 7 一人一号: the database itself refuses a second active record for one ID number
+# (siblings registered under a guardian's ID are told apart by 学籍辅号).
+Index(
+    "uq_student_active_id_number",
+    Student.id_number,
+    func.coalesce(Student.student_number_aux, ""),
+    unique=True,
+    postgresql_where=Student.status == "active",
+    sqlite_where=Student.status == "active",
+)
+
+
+class EnrolmentPeriod(Base):
+    """The months a student belongs to a school; subsidy months are derived from these."""
+
+    __tablename__ = "enrolment_period"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    student_id: Mapped[int] = mapped_column(ForeignKey("student.id"), index=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("org_unit.id"))
+    from_month: Mapped[str] = mapped_column(String(7))
+    to_month: Mapped[str | None] = mapped_column(String(7))
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instance.id"))
+
+    student: Mapped[Student] = relationship(back_populates="periods")
+    school: Mapped[OrgUnit] = relationship(lazy="joined")
+
+
+def _raise_on_errors(findings: list[Finding]) -> list[Finding]:
+    errors = [f for f in findings if f.severity == "error"]
+    if errors:
+        raise RuleViolation(
+            "学生信息有误：" + "；".join(e.message for e in errors),
+            details=[{"field": e.field, "code": e.code, "message": e.message} for e in errors],
+        )
+    return [f for f in findings if f.severity == "warning"]
+
+
+def validate_student(data: dict[str, Any], *, today: date) -> tuple[dict[str, Any], list[Finding]]:
+    """Normalise and check; raise RuleViolation naming every bad field, return the warnings."""
+    clean = normalise_student(data)
+    warnings = _raise_on_errors(check_student(clean, today=today, codes=load_code_tables()))
+    return clean, warnings
+
+
+def _school_for(session: Session, actor: User | None, code: str) -> OrgUnit:
+    school = find_org_unit(session, code=code)
+    if school is None or school.kind != OrgKind.school or (actor is not None and not sees(actor, school)):
+        raise RuleViolation(
+            f"学校代码：{code} 不是您可以录入的学校",
+            details=[{"field": "school_code", "message": "学校不存在或不在您的管辖范围内"}],
+        )
+    return school
+
+
+def _assign(student: Student, clean: dict[str, Any]) -> None:
+    for field in STUDENT_FIELDS:
+        value = clean.get(field)
+        if field == "birth_date":
+            value = date.fromisoformat(value)
+        elif field in ("migrant_child", "boarding_allowance"):
+            value = bool(value)
+        setattr(student, field, value)
+
+
+def register_pending(session: Session, *, actor: User, data: dict[str, Any], today: date) -> tuple[Student, list[Finding]]:
+    """Art. 13: the school enters the student; the record stays pending until the county confirms it."""
+    clean, warnings = validate_student(data, today=today)
+    school = _school_for(session, actor, clean["school_code"])
+    student = Student(school_id=school.id, school=school, created_by_id=actor.id, status=StudentStatus.pending)
+    _assign(student, clean)
+    session.add(student)
+    session.flush()
+    record(session, actor=actor, action="student.register", object_type="student", object_id=student.id,
+           org_unit_id=school.id, after=student.fields())
+    return student, warnings
+
+
+def revise(session: Session, *, actor: User | None, student_id: int, data: dict[str, Any], today: date,
+           instance_id: int | None = None) -> list[Finding]:
+    student = session.get(Student, student_id, with_for_update={"of": Student})
+    if student is None or student.status != StudentStatus.pending:
+        raise InvalidTransition("只能修改待审核的学生信息")
+    clean, warnings = validate_student(data, today=today)
+    school = _school_for(session, actor, clean["school_code"])
+    before = student.fields()
+    student.school_id, student.school = school.id, school
+    _assign(student, clean)
+    session.flush()
+    after = student.fields()
+    changed = {k: after[k] for k in after if after[k] != before[k]}
+    record(session, actor=actor, action="student.revise", object_type="student", object_id=student.id,
+           org_unit_id=school.id, instance_id=instance_id,
+           before={k: before[k] for k in changed}, after=changed)
+    return warnings
+
+
+def check_duplicates(session: Session, *, student_id: int) -> dict[str, Any]:
+    """Art. 7 一人一号，全县联网: the same ID live at any school of the county is a conflict.
+
+    Siblings registered under a guardian's ID (学籍主号) are told apart by 学籍辅号.
+    """
+    student = get_student_unscoped(session, student_id)
+    county = county_of(session, student.school)
+    aux = func.coalesce(Student.student_number_aux, "")
+    rows = session.scalars(
+        select(Student.id)
+        .join(OrgUnit, Student.school_id == OrgUnit.id)
+        .where(
+            Student.id != student.id,
+            Student.id_number == student.id_number,
+            aux == (student.student_number_aux or ""),
+            Student.status.in_(LIVE_STATUSES),
+            OrgUnit.path.startswith(county.path),
+        )
+        .order_by(Student.id)
+    ).all()
+    return {"conflict": bool(rows), "matches": list(rows)}
+
+
+def activate(session: Session, *, student_id: int, actor: User | None, instance_id: int | None = None) -> Student:
+    """确认入库: the record becomes active and its first enrolment period opens at the enrolment month."""
+    student = session.get(Student, student_id, with_for_update={"of": Student})
+    if student is None or student.status != StudentStatus.pending:
+        raise InvalidTransition("只能确认待审核的学生")
+    if check_duplicates(session, student_id=student.id)["conflict"]:
+        active = session.scalars(select(Student.id).where(
+            Student.id_number == student.id_number, Student.status == StudentStatus.active,
+            func.coalesce(Student.student_number_aux, "") == (student.student_number_aux or ""))).first()
+        if active is not None:
+            raise Conflict(f"身份证件号 {mask_id_number(student.id_number)} 已有在籍学生，不能重复入库",
+                           details=[{"field": "id_number", "message": "县内已有在籍记录"}])
+    student.status = StudentStatus.active
+    student.confirmed_at = utcnow()
+    session.add(EnrolmentPeriod(student=student, school_id=student.school_id, from_month=student.enrolled_month,
+                                instance_id=instance_id))
+    session.flush()
+    record(session, actor=actor, action="student.activate", object_type="student", object_id=student.id,
+           org_unit_id=student.school_id, instance_id=instance_id,
+           before={"status": StudentStatus.pending}, after={"status": StudentStatus.active})
+    return student
+
+
+def void(session: Session, *, student_id: int, reason: str, actor: User | None, instance_id: int | None = None) -> None:
+    student = session.get(Student, student_id, with_for_update={"of": Student})
+    if student is None or student.status != StudentStatus.pending:
+        raise InvalidTransition("只能作废待审核的学生")
+    student.status = StudentStatus.voided
+    student.void_reason = reason
+    record(session, actor=actor, action="student.void", object_type="student", object_id=student.id,
+           org_unit_id=student.school_id, instance_id=instance_id, reason=reason,
+           before={"status": StudentStatus.pending}, after={"status": StudentStatus.voided})
+
+
+def get_student_unscoped(session: Session, student_id: int) -> Student:
+    student = session.get(Student, student_id)
+    if student is None:
+        raise NotFound(f"找不到学生 {student_id}")
+    return student
+
+
+def get_student(session: Session, *, actor: User, student_id: int) -> Student:
+    """Outside the caller's scope a student does not exist for them: 404, never 403."""
+    student = session.get(Student, student_id)
+    if student is None or not sees(actor, student.school):
+        raise NotFound(f"找不到学生 {student_id}")
+    return student
+
+
+def search(session: Session, *, actor: User, q: str | None = None, status: str | None = None,
+           limit: int = 50, offset: int = 0) -> tuple[list[Student], int]:
+    query = select(Student).join(OrgUnit, Student.school_id == OrgUnit.id).where(scope_clause(actor, OrgUnit.path))
+    if q:
+        term = q.strip()
+        query = query.where(or_(Student.name.contains(term, autoescape=True),
+                                Student.id_number == term.upper(),
+                                Student.student_number == term))
+    if status:
+        query = query.where(Student.status == status)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(query.order_by(Student.id).limit(limit).offset(offset)).all()
+    return list(rows), total
+
+
+def to_read(student: Student, *, actor: User) -> dict[str, Any]:
+    out = {"id": student.id, "status": student.status, "status_label": STATUS_LABELS[StudentStatus(student.status)],
+           **student.fields(),
+           "school": student.school.as_ref(),
+           "confirmed_at": student.confirmed_at.isoformat() if student.confirmed_at else None,
+           "enrolment_periods": [
+               {"school_code": p.school.code, "from_month": p.from_month, "to_month": p.to_month}
+               for p in student.periods
+           ]}
+    if not may_see_full_id(actor, student.school):
+        out["id_number"] = mask_id_number(student.id_number)
+        out["student_number"] = mask_id_number(student.student_number)
+    return out

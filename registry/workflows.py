@@ -1,0 +1,456 @@
+"""Deployed process versions, running instances, the task inbox projection and instance timers.
+
+One unit of work advances one instance: lock its row, restore it against the cached spec,
+act, run engine steps to the next wait state, save the state, rebuild its human_task and
+instance_timer rows, write the audit entry. The caller (request or worker task) commits.
+"""
+
+import json
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, func, or_, select
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+
+from engine import definitions as engine_definitions
+from engine import forms as engine_forms
+from engine import runtime
+from engine.errors import DefinitionError, EngineError, FormDataError, TaskNotReady
+from engine.timers import due_at
+from registry.access import holds, scope_clause, sees
+from registry.actions import SERVICES, TASK_ACTIONS, ServiceContext, starter_for
+from registry.audit import AuditEntry, record
+from registry.db import Base, JSONType, UTCDateTime, is_postgres, utcnow
+from registry.errors import Conflict, InvalidTransition, NotFound, PermissionDenied, RuleViolation
+from registry.forms import choices, validate_form
+from registry.org_units import OrgUnit
+from registry.rules.findings import Finding
+from registry.users import Role, User
+
+
+class InstanceStatus(StrEnum):
+    running = "running"
+    completed = "completed"
+    error = "error"
+
+
+class TaskStatus(StrEnum):
+    open = "open"
+    completed = "completed"
+    cancelled = "cancelled"
+
+
+DECISION_LABELS = {"approve": "通过", "return": "退回修改", "reject": "驳回"}
+
+
+class ProcessVersion(Base):
+    __tablename__ = "process_version"
+    __table_args__ = (UniqueConstraint("process_id", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    process_id: Mapped[str] = mapped_column(String(80), index=True)
+    version: Mapped[int]
+    name: Mapped[str] = mapped_column(String(200))
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    bpmn: Mapped[str] = mapped_column(Text)
+    forms: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    spec_json: Mapped[str] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)
+    deployed_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    deployed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ProcessInstance(Base):
+    __tablename__ = "process_instance"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    process_version_id: Mapped[int] = mapped_column(ForeignKey("process_version.id"), index=True)
+    process_id: Mapped[str] = mapped_column(String(80), index=True)
+    status: Mapped[str] = mapped_column(String(20), default=InstanceStatus.running, index=True)
+    state: Mapped[str] = mapped_column(Text, default="{}")
+    subject_type: Mapped[str | None] = mapped_column(String(40))
+    subject_id: Mapped[int | None]
+    subject_label: Mapped[str | None] = mapped_column(String(100))
+    org_unit_id: Mapped[int] = mapped_column(ForeignKey("org_unit.id"), index=True)
+    started_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Optimistic lock: a stale write (two units of work on one instance) fails instead of winning.
+    version_id: Mapped[int] = mapped_column(default=1)
+
+    version: Mapped[ProcessVersion] = relationship(lazy="joined")
+    org_unit: Mapped[OrgUnit] = relationship(lazy="joined")
+
+    __mapper_args__ = {"version_id_col": version_id}
+
+
+Index("ix_process_instance_subject", ProcessInstance.subject_type, ProcessInstance.subject_id)
+
+
+class HumanTask(Base):
+    """The inbox: one row per user task that is or was ready; the inbox never reads workflow state."""
+
+    __tablename__ = "human_task"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    task_guid: Mapped[str] = mapped_column(String(36), unique=True)
+    process_id: Mapped[str] = mapped_column(String(80))
+    task_id: Mapped[str] = mapped_column(String(80))
+    title: Mapped[str] = mapped_column(String(200))
+    form: Mapped[str | None] = mapped_column(String(80))
+    role: Mapped[str] = mapped_column(String(40))
+    org_unit_id: Mapped[int] = mapped_column(ForeignKey("org_unit.id"), index=True)
+    status: Mapped[str] = mapped_column(String(20), default=TaskStatus.open, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    overdue: Mapped[bool] = mapped_column(default=False)
+    claimed_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    outcome: Mapped[str | None] = mapped_column(String(40))
+    comment: Mapped[str | None] = mapped_column(Text)
+
+    instance: Mapped[ProcessInstance] = relationship(lazy="joined")
+    org_unit: Mapped[OrgUnit] = relationship(lazy="joined")
+    claimed_by: Mapped[User | None] = relationship(foreign_keys=[claimed_by_id], lazy="joined")
+    completed_by: Mapped[User | None] = relationship(foreign_keys=[completed_by_id], lazy="joined")
+
+
+class InstanceTimer(Base):
+    """The next timer due time of each waiting instance: the database, not the broker, is the truth."""
+
+    __tablename__ = "instance_timer"
+
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), primary_key=True)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+# Parsed specs by sha256: restoring against an in-memory spec, not rebuilding it per load,
+# is what takes the engine from ~206 to ~323 instances/s (DESIGN.md, engine facts).
+_definitions: dict[str, engine_definitions.Definition] = {}
+
+
+def definition_of(version: ProcessVersion) -> engine_definitions.Definition:
+    cached = _definitions.get(version.sha256)
+    if cached is None:
+        cached = engine_definitions.load_definition(version.bpmn.encode("utf-8"), version.forms)
+        _definitions[version.sha256] = cached
+    return cached
+
+
+# --- deploying -------------------------------------------------------------------------------
+
+def deploy(session: Session, *, bpmn: bytes, forms: dict[str, dict], by: User | None = None,
+           note: str | None = None) -> ProcessVersion:
+    """An immutable version per distinct BPMN + forms; deploying the same content again is a no-op."""
+    try:
+        definition = engine_definitions.load_definition(bpmn, forms)
+    except DefinitionError as err:
+        raise RuleViolation("流程定义无效：" + "；".join(e["message"] for e in err.errors),
+                            details=err.errors) from err
+    unknown = sorted({t.lane for t in definition.user_tasks.values() if t.lane and t.lane not in Role.__members__})
+    if unknown:
+        raise RuleViolation(f"泳道名称不是已知角色：{', '.join(unknown)}",
+                            details=[{"element_id": None, "message": f"unknown role {lane}"} for lane in unknown])
+    existing = session.scalars(select(ProcessVersion).where(ProcessVersion.sha256 == definition.sha256)).one_or_none()
+    if existing is not None:
+        return existing
+    number = (session.scalar(select(func.max(ProcessVersion.version))
+                             .where(ProcessVersion.process_id == definition.process_id)) or 0) + 1
+    version = ProcessVersion(process_id=definition.process_id, version=number, name=definition.name,
+                             sha256=definition.sha256, bpmn=bpmn.decode("utf-8"), forms=definition.forms,
+                             spec_json=definition.spec_json(), note=note, deployed_by_id=by.id if by else None)
+    session.add(version)
+    session.flush()
+    _definitions[definition.sha256] = definition
+    record(session, actor=by, action="process.deploy", object_type="process_version", object_id=version.id,
+           after={"process_id": version.process_id, "version": number, "sha256": version.sha256}, reason=note)
+    return version
+
+
+def deploy_directory(session: Session, path: Path, *, by: User | None = None) -> list[ProcessVersion]:
+    return [deploy(session, bpmn=bpmn, forms=forms, by=by, note=f"{stem}.bpmn")
+            for stem, bpmn, forms in engine_definitions.read_process_dir(path)]
+
+
+def latest_version(session: Session, process_id: str) -> ProcessVersion:
+    version = session.scalars(select(ProcessVersion).where(ProcessVersion.process_id == process_id)
+                              .order_by(ProcessVersion.version.desc()).limit(1)).one_or_none()
+    if version is None:
+        raise NotFound(f"找不到流程 {process_id}")
+    return version
+
+
+def export_latest(session: Session, folder: Path) -> list[Path]:
+    """The latest version of every process as files: <process_id>.bpmn and forms/<name>.json."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "forms").mkdir(exist_ok=True)
+    written = []
+    for process_id in session.scalars(select(ProcessVersion.process_id).distinct().order_by(ProcessVersion.process_id)):
+        version = latest_version(session, process_id)
+        path = folder / f"{process_id}.bpmn"
+        path.write_text(version.bpmn, encoding="utf-8")
+        written.append(path)
+        for name, schema in version.forms.items():
+            form_path = folder / "forms" / f"{name}.json"
+            form_path.write_text(json.dumps(schema, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+            written.append(form_path)
+    return written
+
+
+# --- one unit of work ------------------------------------------------------------------------
+
+def _services(ctx: ServiceContext) -> dict[str, Any]:
+    return {name: (lambda params, fn=fn: fn(ctx, params)) for name, fn in SERVICES.items()}
+
+
+def _lock(session: Session, instance_id: int) -> ProcessInstance:
+    instance = session.get(ProcessInstance, instance_id, with_for_update={"of": ProcessInstance},
+                           populate_existing=True)
+    if instance is None:
+        raise NotFound(f"找不到流程实例 {instance_id}")
+    return instance
+
+
+def _save(session: Session, instance: ProcessInstance, workflow: Any, ctx: ServiceContext) -> None:
+    definition = definition_of(instance.version)
+    instance.state = json.dumps(runtime.dump(workflow), ensure_ascii=False, separators=(",", ":"))
+    if ctx.subject_label:
+        instance.subject_label = ctx.subject_label
+    if runtime.is_finished(workflow):
+        instance.status = InstanceStatus.completed
+        instance.ended_at = ctx.now
+    ready = {t.guid: t for t in runtime.ready_tasks(workflow)}
+    open_rows = session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id,
+                                                        HumanTask.status == TaskStatus.open)).all()
+    for row in open_rows:
+        if row.task_guid not in ready:
+            # Gone without being completed through us: an interrupting event or the instance ended.
+            row.status = TaskStatus.cancelled
+    known = {row.task_guid for row in open_rows}
+    for guid, task in ready.items():
+        if guid in known:
+            continue
+        info = definition.user_tasks.get(task.task_id)
+        due = info.due if info else task.due
+        session.add(HumanTask(
+            instance_id=instance.id, task_guid=guid, process_id=instance.process_id, task_id=task.task_id,
+            title=task.name, form=task.form, role=task.lane or "", org_unit_id=instance.org_unit_id,
+            created_at=ctx.now, due_at=due_at(ctx.now, due) if due else None,
+        ))
+    session.flush()
+    if ctx.overdue_task_ids:
+        for row in session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id,
+                                                           HumanTask.status == TaskStatus.open,
+                                                           HumanTask.task_id.in_(ctx.overdue_task_ids))):
+            row.overdue = True
+    due = runtime.next_timer_due(workflow)
+    timer = session.get(InstanceTimer, instance.id)
+    if due is None and timer is not None:
+        session.delete(timer)
+    elif due is not None and timer is None:
+        session.add(InstanceTimer(instance_id=instance.id, due_at=due))
+    elif due is not None and timer is not None:
+        timer.due_at = due
+    session.flush()
+
+
+def _engine_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return fn(*args, **kwargs)
+    except TaskNotReady as err:
+        raise InvalidTransition("任务已完成或不可办理") from err
+    except EngineError as err:
+        if isinstance(err.__cause__, Exception) and isinstance(err.__cause__, (RuleViolation, Conflict)):
+            raise err.__cause__ from err
+        raise
+
+
+def start_process(session: Session, *, actor: User, process_id: str, data: dict[str, Any],
+                  now: datetime | None = None) -> tuple[ProcessInstance, list[Finding]]:
+    """Start the latest version; returns the instance and the validation warnings to show."""
+    now = now or utcnow()
+    version = latest_version(session, process_id)
+    definition = definition_of(version)
+    plan = starter_for(process_id)(session, actor=actor, data=data, forms=definition.forms, today=now.date())
+    if not holds(actor, plan.role, plan.org_unit):
+        raise PermissionDenied(f"只有{plan.org_unit.name}的学籍管理员可以发起此流程")
+    instance = ProcessInstance(process_version_id=version.id, version=version, process_id=process_id,
+                               subject_type=plan.subject_type, subject_id=plan.subject_id,
+                               subject_label=plan.subject_label, org_unit_id=plan.org_unit.id,
+                               org_unit=plan.org_unit, started_by_id=actor.id, started_at=now)
+    session.add(instance)
+    session.flush()
+    ctx = ServiceContext(session=session, actor=actor, instance_id=instance.id, now=now, warnings=plan.warnings)
+    workflow = _engine_call(runtime.start, definition, plan.data, services=_services(ctx), now=now)
+    _save(session, instance, workflow, ctx)
+    record(session, actor=actor, action="process.start", object_type="process_instance", object_id=instance.id,
+           org_unit_id=instance.org_unit_id, instance_id=instance.id,
+           after={"process_id": process_id, "version": version.version, "subject_id": plan.subject_id})
+    return instance, plan.warnings
+
+
+def _visible_task(session: Session, actor: User, task_id: int) -> HumanTask:
+    """A task is visible to holders of its role at or above its org unit; to anyone else it does not exist."""
+    task = session.get(HumanTask, task_id)
+    if task is None or not (holds(actor, task.role, task.org_unit) or task.completed_by_id == actor.id):
+        raise NotFound(f"找不到任务 {task_id}")
+    return task
+
+
+def claim_task(session: Session, *, actor: User, task_id: int) -> HumanTask:
+    task = _visible_task(session, actor, task_id)
+    if task.status != TaskStatus.open:
+        raise InvalidTransition("任务已完成，不能认领")
+    if task.claimed_by_id not in (None, actor.id):
+        raise Conflict(f"任务已被 {task.claimed_by.display_name if task.claimed_by else '他人'} 认领")
+    task.claimed_by_id = actor.id
+    record(session, actor=actor, action="task.claim", object_type="human_task", object_id=task.id,
+           org_unit_id=task.org_unit_id, instance_id=task.instance_id)
+    return task
+
+
+def unclaim_task(session: Session, *, actor: User, task_id: int) -> HumanTask:
+    task = _visible_task(session, actor, task_id)
+    if task.status != TaskStatus.open or task.claimed_by_id != actor.id:
+        raise InvalidTransition("只能放弃自己认领的未完成任务")
+    task.claimed_by_id = None
+    record(session, actor=actor, action="task.unclaim", object_type="human_task", object_id=task.id,
+           org_unit_id=task.org_unit_id, instance_id=task.instance_id)
+    return task
+
+
+def complete_task(session: Session, *, actor: User, task_id: int, data: dict[str, Any],
+                  now: datetime | None = None) -> tuple[HumanTask, list[Finding]]:
+    now = now or utcnow()
+    task = _visible_task(session, actor, task_id)
+    if not holds(actor, task.role, task.org_unit):
+        raise NotFound(f"找不到任务 {task_id}")
+    instance = _lock(session, task.instance_id)
+    session.refresh(task)  # re-read after the lock: a concurrent completion is now visible
+    if task.status != TaskStatus.open:
+        raise InvalidTransition("任务已完成或已取消，不能再次办理")
+    if task.claimed_by_id not in (None, actor.id):
+        raise Conflict("任务已被他人认领")
+    definition = definition_of(instance.version)
+    form = engine_forms.task_form(definition, task.task_id)
+    if form is not None:
+        validate_form(form, data)  # Chinese messages naming each field, before the engine's own check
+    try:
+        submission = engine_forms.submission(definition, task.task_id, data)
+    except FormDataError as err:
+        raise RuleViolation(err.message, details=[{"field": e["path"].strip("/").replace("/", "."),
+                                                   "message": e["message"]} for e in err.errors]) from err
+    ctx = ServiceContext(session=session, actor=actor, instance_id=instance.id, now=now)
+    workflow = runtime.restore(definition, json.loads(instance.state), services=_services(ctx))
+    if submission.action:
+        TASK_ACTIONS[submission.action](ctx, _task_data(workflow, task.task_guid), submission.action_input or {})
+    _engine_call(runtime.complete_task, workflow, task.task_guid, data, services=_services(ctx), now=now)
+    task.status = TaskStatus.completed
+    task.completed_by_id = actor.id
+    task.completed_at = now
+    task.claimed_by_id = task.claimed_by_id or actor.id
+    task.outcome = data.get("decision") or "submitted"
+    task.comment = data.get("comment") or None
+    _save(session, instance, workflow, ctx)
+    record(session, actor=actor, action="task.complete", object_type="human_task", object_id=task.id,
+           org_unit_id=task.org_unit_id, instance_id=instance.id,
+           after={"task_id": task.task_id, "outcome": task.outcome}, reason=task.comment)
+    return task, ctx.warnings
+
+
+def _task_data(workflow: Any, guid: str) -> dict[str, Any]:
+    for ready in runtime.ready_tasks(workflow):
+        if ready.guid == guid:
+            return ready.data
+    raise InvalidTransition("任务已完成或不可办理")
+
+
+def advance_instance(session: Session, *, instance_id: int, now: datetime | None = None) -> ProcessInstance:
+    """Fire whatever timers are due and move on; firing twice changes nothing the second time."""
+    now = now or utcnow()
+    instance = _lock(session, instance_id)
+    if instance.status != InstanceStatus.running:
+        timer = session.get(InstanceTimer, instance.id)
+        if timer is not None:
+            session.delete(timer)
+        return instance
+    definition = definition_of(instance.version)
+    ctx = ServiceContext(session=session, actor=None, instance_id=instance.id, now=now)
+    workflow = runtime.restore(definition, json.loads(instance.state), services=_services(ctx))
+    runtime.advance(workflow, services=_services(ctx), now=now)
+    _save(session, instance, workflow, ctx)
+    record(session, actor=None, action="process.timer", object_type="process_instance", object_id=instance.id,
+           org_unit_id=instance.org_unit_id, instance_id=instance.id, after={"now": now.isoformat()})
+    return instance
+
+
+def claim_due_instance(session: Session, *, now: datetime, skip: set[int] = frozenset()) -> int | None:  # type: ignore[assignment]
+    """The next instance whose timer is due, locked for this transaction; other pollers skip it."""
+    query = select(InstanceTimer.instance_id).where(InstanceTimer.due_at <= now)
+    if skip:
+        query = query.where(InstanceTimer.instance_id.not_in(skip))
+    query = query.order_by(InstanceTimer.due_at).limit(1)
+    if is_postgres(session):
+        query = query.with_for_update(skip_locked=True)
+    return session.scalars(query).first()
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+def list_tasks(session: Session, *, actor: User, status: str = TaskStatus.open,
+               limit: int = 100, offset: int = 0) -> tuple[list[HumanTask], int]:
+    """Open tasks whose role the caller holds at or above the task's org unit."""
+    clauses = [scope_clause(actor, OrgUnit.path, roles=[r]) & (HumanTask.role == r)
+               for r in {g.role for g in actor.grants}]
+    if not clauses:
+        return [], 0
+    query = (select(HumanTask).join(OrgUnit, HumanTask.org_unit_id == OrgUnit.id)
+             .where(or_(*clauses), HumanTask.status == status))
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(query.order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.id)
+                           .limit(limit).offset(offset)).unique().all()
+    return list(rows), total
+
+
+def get_task(session: Session, *, actor: User, task_id: int) -> HumanTask:
+    return _visible_task(session, actor, task_id)
+
+
+def task_form(session: Session, task: HumanTask) -> dict[str, Any] | None:
+    return engine_forms.task_form(definition_of(task.instance.version), task.task_id)
+
+
+def task_actions(form: dict[str, Any] | None) -> list[dict[str, str]]:
+    decision = ((form or {}).get("properties") or {}).get("decision") or {}
+    return [{"decision": value, "label": text} for value, text in choices(decision)]
+
+
+def task_data(session: Session, task: HumanTask) -> dict[str, Any]:
+    """What the task's form shows: the student record for a revision, the instance data otherwise."""
+    instance = task.instance
+    if task.status != TaskStatus.open:
+        return {}
+    workflow = runtime.restore(definition_of(instance.version), json.loads(instance.state), services={})
+    data = _task_data(workflow, task.task_guid)
+    return {k: v for k, v in data.items() if isinstance(v, (str, int, float, bool, type(None)))}
+
+
+def get_instance(session: Session, *, actor: User, instance_id: int) -> ProcessInstance:
+    instance = session.get(ProcessInstance, instance_id)
+    if instance is None or not sees(actor, instance.org_unit):
+        raise NotFound(f"找不到流程实例 {instance_id}")
+    return instance
+
+
+def instance_tasks(session: Session, instance: ProcessInstance) -> list[HumanTask]:
+    return list(session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id)
+                                .order_by(HumanTask.id)).unique())
+
+
+def instance_history(session: Session, instance: ProcessInstance) -> list[AuditEntry]:
+    return list(session.scalars(select(AuditEntry).where(AuditEntry.instance_id == instance.id)
+                                .order_by(AuditEntry.id)))

@@ -1,0 +1,52 @@
+"""The Celery app: filesystem broker under ./var/broker by default, Redis in production."""
+
+from datetime import timedelta
+
+from celery import Celery
+
+from registry.settings import Settings, get_settings
+
+
+def make_celery(settings: Settings | None = None) -> Celery:
+    settings = settings or get_settings()
+    app = Celery("mealroll", include=["workers.tasks"])
+    conf: dict[str, object] = {
+        "broker_url": settings.broker,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "result_backend": None,
+        "task_ignore_result": True,
+        "timezone": "UTC",
+        "enable_utc": True,
+        "broker_connection_retry_on_startup": True,
+        "worker_hijack_root_logger": False,
+        # The database holds every due time; beat only says "go look now" (DESIGN.md, runtime defaults).
+        "beat_schedule": {
+            "fire-due-timers": {
+                "task": "workflow.fire_due_timers",
+                "schedule": timedelta(seconds=settings.timer_poll_seconds),
+            },
+        },
+    }
+    if settings.broker.startswith("filesystem"):
+        folder = settings.broker_dir
+        for sub in ("out", "processed"):
+            (folder / sub).mkdir(parents=True, exist_ok=True)
+        conf["broker_transport_options"] = {
+            "data_folder_in": str(folder / "out"),
+            "data_folder_out": str(folder / "out"),
+            "processed_folder": str(folder / "processed"),
+            "store_processed": False,
+            "polling_interval": 0.2,
+        }
+        conf["beat_schedule_filename"] = str(settings.data_dir.resolve() / "celerybeat-schedule")
+    elif settings.broker.startswith("redis"):
+        # celery-redbeat keeps beat's lock in Redis so that `-B` on every worker still fires once.
+        conf["beat_scheduler"] = "redbeat.RedBeatScheduler"
+        conf["redbeat_redis_url"] = settings.redbeat_url or settings.broker
+        conf["redbeat_lock_timeout"] = max(int(settings.timer_poll_seconds * 5), 30)
+    app.conf.update(conf)
+    return app
+
+
+celery_app = make_celery()

@@ -1,0 +1,43 @@
+"""Celery tasks: each opens its own unit of work and takes ids, never objects."""
+
+import logging
+from functools import cache
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from registry import workflows
+from registry.db import make_engine, make_sessionmaker, unit_of_work, utcnow
+from registry.settings import get_settings
+from workers.app import celery_app
+
+log = logging.getLogger(__name__)
+
+
+@cache
+def sessions() -> sessionmaker[Session]:
+    return make_sessionmaker(make_engine(get_settings().db_url))
+
+
+def fire_due_timers(factory: sessionmaker[Session], *, limit: int = 100) -> int:
+    """Advance instances whose timer is due, each claimed and fired in its own transaction."""
+    now = utcnow()
+    failed: set[int] = set()
+    fired = 0
+    while fired + len(failed) < limit:
+        try:
+            with unit_of_work(factory) as session:
+                instance_id = workflows.claim_due_instance(session, now=now, skip=failed)
+                if instance_id is None:
+                    break
+                workflows.advance_instance(session, instance_id=instance_id, now=now)
+            fired += 1
+        except Exception:
+            # Still due: the next poll retries it, which is safe because firing is idempotent.
+            log.exception("timer of instance %s could not fire", instance_id)
+            failed.add(instance_id)
+    return fired
+
+
+@celery_app.task(name="workflow.fire_due_timers", ignore_result=True)
+def fire_due_timers_task() -> int:
+    return fire_due_timers(sessions())
