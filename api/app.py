@@ -8,6 +8,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -80,8 +82,14 @@ def create_app(settings: Settings | None = None, sessions: sessionmaker[Session]
         return _error(request, 500, "internal_error", "系统内部错误，已记录，请联系管理员")
 
     @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    def healthz(request: Request) -> Response:
+        try:
+            with request.app.state.sessions() as session:
+                session.execute(text("SELECT 1"))
+        except SQLAlchemyError:
+            log.exception("health check: database unreachable")
+            return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)
+        return JSONResponse({"status": "ok"})
 
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     for router in (api_auth.router, api_tasks.router, api_processes.router, api_students.router, pages.router):

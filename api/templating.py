@@ -1,17 +1,18 @@
 """Jinja2 templates with the filters pages need (local time, Chinese labels)."""
 
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from fastapi.templating import Jinja2Templates
 
+from registry.settings import get_settings
 from registry.students import STATUS_LABELS
 from registry.users import ROLE_LABELS
 from registry.workflows import DECISION_LABELS
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
-_LOCAL = ZoneInfo("Asia/Shanghai")
 
 _LABELS: dict[str, str] = {**{str(k): v for k, v in ROLE_LABELS.items()},
                            **{str(k): v for k, v in STATUS_LABELS.items()},
@@ -22,8 +23,14 @@ _LABELS: dict[str, str] = {**{str(k): v for k, v in ROLE_LABELS.items()},
                            "student.revise": "修改学生信息", "student.activate": "确认入库", "student.void": "作废"}
 
 
+@cache
+def _local_zone() -> ZoneInfo:
+    return ZoneInfo(get_settings().display_timezone)
+
+
 def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    return value.astimezone(_LOCAL).strftime(fmt) if value else ""
+    """Stored in UTC, shown in the county's time (Asia/Shanghai unless MEALROLL_DISPLAY_TIMEZONE says otherwise)."""
+    return value.astimezone(_local_zone()).strftime(fmt) if value else ""
 
 
 def label(value: object) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -234,4 +234,4 @@ def _lane(workflow: DefinedWorkflow, task: Task) -> str | None:
 def _utc(now: datetime) -> datetime:
     if not isinstance(now, datetime) or now.tzinfo is None:
         raise EngineError("now 必须是带时区的 datetime / now must be a timezone-aware datetime")
-    return now.astimezone(timezone.utc)
+    return now.astimezone(UTC)

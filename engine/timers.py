@@ -8,7 +8,7 @@ threads advancing two workflows with different clocks do not see each other's ti
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
@@ -32,7 +32,7 @@ def clock_of(task: Any) -> datetime:
 def aware_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("datetime has no UTC offset")
-    return value.astimezone(timezone.utc)
+    return value.astimezone(UTC)
 
 
 def parse_duration(expression: str) -> dict[str, float]:

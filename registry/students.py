@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, Text, func, or_, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from registry.access import may_see_full_id, mask_id_number, scope_clause, sees
+from registry.access import mask_id_number, may_see_full_id, scope_clause, sees
 from registry.audit import record
 from registry.code_tables import load_code_tables
 from registry.db import Base, UTCDateTime, utcnow

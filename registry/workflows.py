@@ -18,6 +18,7 @@ from engine import definitions as engine_definitions
 from engine import forms as engine_forms
 from engine import runtime
 from engine.errors import DefinitionError, EngineError, FormDataError, TaskNotReady
+from engine.templates import render_instructions
 from engine.timers import due_at
 from registry.access import holds, scope_clause, sees
 from registry.actions import SERVICES, TASK_ACTIONS, ServiceContext, starter_for
@@ -182,6 +183,14 @@ def latest_version(session: Session, process_id: str) -> ProcessVersion:
     if version is None:
         raise NotFound(f"找不到流程 {process_id}")
     return version
+
+
+def deployed_forms(session: Session) -> dict[str, dict]:
+    """Every form of the latest version of each process, by name: what a new definition may reference."""
+    forms: dict[str, dict] = {}
+    for process_id in session.scalars(select(ProcessVersion.process_id).distinct()):
+        forms.update(latest_version(session, process_id).forms)
+    return forms
 
 
 def export_latest(session: Session, folder: Path) -> list[Path]:
@@ -429,14 +438,24 @@ def task_actions(form: dict[str, Any] | None) -> list[dict[str, str]]:
     return [{"decision": value, "label": text} for value, text in choices(decision)]
 
 
-def task_data(session: Session, task: HumanTask) -> dict[str, Any]:
-    """What the task's form shows: the student record for a revision, the instance data otherwise."""
-    instance = task.instance
+def _ready_data(task: HumanTask) -> dict[str, Any]:
     if task.status != TaskStatus.open:
         return {}
+    instance = task.instance
     workflow = runtime.restore(definition_of(instance.version), json.loads(instance.state), services={})
-    data = _task_data(workflow, task.task_guid)
-    return {k: v for k, v in data.items() if isinstance(v, (str, int, float, bool, type(None)))}
+    return _task_data(workflow, task.task_guid)
+
+
+def task_data(session: Session, task: HumanTask) -> dict[str, Any]:
+    """The open task's workflow data: ids and earlier decisions, never personal data."""
+    return {k: v for k, v in _ready_data(task).items() if isinstance(v, (str, int, float, bool, type(None)))}
+
+
+def task_instructions(session: Session, task: HumanTask) -> str:
+    """The BPMN's instructions for this task, rendered in the sandbox with the task's data."""
+    if task.status != TaskStatus.open:
+        return ""
+    return render_instructions(definition_of(task.instance.version), task.task_id, _ready_data(task))
 
 
 def get_instance(session: Session, *, actor: User, instance_id: int) -> ProcessInstance:

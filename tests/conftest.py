@@ -1,9 +1,11 @@
 """Test fixtures on real databases.
 
 MEALROLL_TEST_DATABASE_URL picks the database (PostgreSQL in CI's second run); without it the
-suite runs on a throwaway SQLite file. Tests marked `postgres` need PostgreSQL and are skipped,
-with a reason in the summary, on SQLite; MEALROLL_REQUIRE_SERVERS=1 (set by .ci/run) turns any
-such skip into a failure, so CI can never pass by skipping them.
+suite runs on a throwaway SQLite file. Tests that need a server this machine may lack (Chromium,
+Redis) skip with a reason starting "real-server test", listed at the end of the run; tests marked
+`postgres` skip on SQLite. .ci/run sets MEALROLL_REQUIRE_SERVERS=1, under which any real-server
+skip fails the run, and MEALROLL_REQUIRE_POSTGRES=1 on its PostgreSQL run, which then refuses to
+run on anything else: CI can never pass by skipping.
 """
 
 import os
@@ -32,18 +34,32 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"mealroll test database: {url.split('@')[-1]}"
 
 
+def _on_postgres() -> bool:
+    return (os.environ.get("MEALROLL_TEST_DATABASE_URL") or "").startswith("postgresql")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get("MEALROLL_REQUIRE_POSTGRES") == "1" and not _on_postgres():
+        raise pytest.UsageError("MEALROLL_REQUIRE_POSTGRES=1 but MEALROLL_TEST_DATABASE_URL is not a PostgreSQL URL")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    on_postgres = (os.environ.get("MEALROLL_TEST_DATABASE_URL") or "").startswith("postgresql")
+    if _on_postgres():
+        return
     for item in items:
-        if "postgres" in item.keywords and not on_postgres:
+        if "postgres" in item.keywords:
             item.add_marker(pytest.mark.skip(
-                reason="real-server test: needs PostgreSQL (set MEALROLL_TEST_DATABASE_URL=postgresql+psycopg://...)"))
+                reason="PostgreSQL-only test: set MEALROLL_TEST_DATABASE_URL=postgresql+psycopg://... to run it"))
+
+
+def _server_skips(reporter) -> list:  # type: ignore[no-untyped-def]
+    return [r for r in (reporter.stats.get("skipped", []) if reporter else []) if "real-server test" in str(r.longrepr)]
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):  # type: ignore[no-untyped-def]
-    skipped = [r for r in terminalreporter.stats.get("skipped", []) if "real-server test" in str(r.longrepr)]
+    skipped = _server_skips(terminalreporter)
     if skipped:
-        terminalreporter.write_sep("=", f"{len(skipped)} real-server tests skipped (see reasons above)", yellow=True)
+        terminalreporter.write_sep("=", f"{len(skipped)} real-server tests skipped (reasons above)", yellow=True)
         if os.environ.get("MEALROLL_REQUIRE_SERVERS") == "1":
             terminalreporter.write_line("MEALROLL_REQUIRE_SERVERS=1: real-server tests may not be skipped", red=True)
 
@@ -51,8 +67,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):  # type: igno
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    skipped = [r for r in (reporter.stats.get("skipped", []) if reporter else []) if "real-server test" in str(r.longrepr)]
-    if skipped and os.environ.get("MEALROLL_REQUIRE_SERVERS") == "1":
+    if _server_skips(reporter) and os.environ.get("MEALROLL_REQUIRE_SERVERS") == "1":
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 

@@ -1,12 +1,11 @@
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 
 from api import tokens
 from api.deps import CurrentUser, DbSession, NotAuthenticated
 from api.schemas import me_read
-from fastapi import Request
 from registry.audit import record
 from registry.users import authenticate
 

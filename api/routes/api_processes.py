@@ -36,8 +36,9 @@ def get_instance(instance_id: int, session: DbSession, user: CurrentUser) -> dic
 
 
 @router.post("/process-definitions/validate")
-async def validate(request: Request, user: CurrentUser) -> dict[str, Any]:
+async def validate(request: Request, session: DbSession, user: CurrentUser) -> dict[str, Any]:
+    """Check BPMN XML sent as the request body against the engine and the deployed forms."""
     body = await request.body()
     if len(body) > MAX_BPMN_BYTES:
         raise RuleViolation("文件超过 20 MB", details=[{"field": "file", "message": "文件过大"}])
-    return definitions.validate(body, roles=set(Role), forms={})
+    return definitions.validate(body, roles=set(Role), forms=workflows.deployed_forms(session))

@@ -21,7 +21,7 @@ def get_task(task_id: int, session: DbSession, user: CurrentUser) -> dict[str, A
     task = workflows.get_task(session, actor=user, task_id=task_id)
     form = workflows.task_form(session, task)
     return {**task_read(task), "form": form, "data": workflows.task_data(session, task),
-            "actions": workflows.task_actions(form)}
+            "instructions": workflows.task_instructions(session, task), "actions": workflows.task_actions(form)}
 
 
 @router.post("/{task_id}/claim")

@@ -1,5 +1,7 @@
 """The whole intake through HTTP, as another program drives it (DESIGN.md "Contracts")."""
 
+from pathlib import Path
+
 from fastapi.testclient import TestClient
 
 from tests.api.conftest import token
@@ -36,6 +38,7 @@ def test_registrar_principal_reviewer_take_a_student_to_active(client: TestClien
     detail = client.get(f"/api/tasks/{task['id']}", headers=principal).json()
     assert set(detail["form"]["properties"]) == {"decision", "comment"}
     assert [a["decision"] for a in detail["actions"]] == ["approve", "return", "reject"]
+    assert f"编号 {student_id}" in detail["instructions"] and detail["data"]["student_id"] == student_id
 
     assert client.post(f"/api/tasks/{task['id']}/claim", headers=principal).status_code == 200
     done = client.post(f"/api/tasks/{task['id']}/complete", headers=principal, json={"data": {"decision": "approve"}})
@@ -106,3 +109,16 @@ def test_registrar_of_school_two_enters_at_school_two(client: TestClient) -> Non
                            json={"data": {"student": student_data(school_code=SCHOOL_2, seq=311)}})
     assert response.status_code == 201, response.text
     assert response.json()["org_unit"]["code"] == SCHOOL_2
+
+
+def test_validate_accepts_the_seed_process_and_names_elements_of_a_broken_one(client: TestClient) -> None:
+    auth = token(client, "processadmin")
+    bpmn = (Path(__file__).resolve().parents[2] / "processes" / "student_intake.bpmn").read_bytes()
+    ok = client.post("/api/process-definitions/validate", headers=auth, content=bpmn)
+    assert ok.status_code == 200 and ok.json()["valid"] is True, ok.text
+    assert ok.json()["processes"][0]["id"] == "student_intake"
+    broken = bpmn.replace(b'name="school_principal"', b'name="headmaster"')
+    result = client.post("/api/process-definitions/validate", headers=auth, content=broken).json()
+    assert result["valid"] is False and any(e["element_id"] for e in result["errors"])
+    garbage = client.post("/api/process-definitions/validate", headers=auth, content=b"\x00not xml")
+    assert garbage.status_code == 200 and garbage.json()["valid"] is False

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -17,7 +17,7 @@ ROLES = {
     "process_admin",
     "auditor",
 }
-T0 = datetime(2025, 9, 1, 8, 0, tzinfo=timezone.utc)
+T0 = datetime(2025, 9, 1, 8, 0, tzinfo=UTC)
 
 
 class FakeRegistry:

@@ -13,7 +13,7 @@ from tests.engine.samples import T0, FakeRegistry
 
 NOT_PLAIN_JSON = [
     {"when": dt.date(2025, 9, 1)},
-    {"when": dt.datetime(2025, 9, 1, tzinfo=dt.timezone.utc)},
+    {"when": dt.datetime(2025, 9, 1, tzinfo=dt.UTC)},
     {"nested": {"typename": "BpmnWorkflow"}},
     {"typename": "x"},
     {"pair": (1, 2)},

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -115,11 +115,11 @@ def test_clock_must_be_timezone_aware(intake: Definition, registry: FakeRegistry
 
 
 def test_due_at_counts_calendar_months_and_days() -> None:
-    start_at = datetime(2025, 1, 15, 0, 0, tzinfo=timezone.utc)
+    start_at = datetime(2025, 1, 15, 0, 0, tzinfo=UTC)
 
-    assert due_at(start_at, "P5D") == datetime(2025, 1, 20, tzinfo=timezone.utc)
-    assert due_at(start_at, "PT12H") == datetime(2025, 1, 15, 12, tzinfo=timezone.utc)
-    assert due_at(start_at, "P1M") == datetime(2025, 2, 15, tzinfo=timezone.utc)
+    assert due_at(start_at, "P5D") == datetime(2025, 1, 20, tzinfo=UTC)
+    assert due_at(start_at, "PT12H") == datetime(2025, 1, 15, 12, tzinfo=UTC)
+    assert due_at(start_at, "P1M") == datetime(2025, 2, 15, tzinfo=UTC)
     with pytest.raises(ValueError):
         due_at(start_at, "5 days")
 
