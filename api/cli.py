@@ -1,5 +1,6 @@
 """The `mealroll` command line (DESIGN.md "Contracts" → CLI)."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -128,30 +129,49 @@ def up(host: str = "127.0.0.1", port: int = 8000) -> None:
     if os.getpgrp() != os.getpid():
         # Lead a process group of our own, so that stopping the launcher reaches beat's process too.
         os.setpgrp()
-    exe = [sys.executable, "-m", "api.cli"]
-    children = [subprocess.Popen([*exe, "serve", "--host", host, "--port", str(port)]),
-                subprocess.Popen([*exe, "worker", "--beat"])]
-    typer.echo(f"mealroll 已启动 started: http://{host}:{port}/  (Ctrl-C 停止 stops)")
     stopping = False
 
     def stop(*_args: object) -> None:
         nonlocal stopping
         stopping = True
 
+    # Handlers first: a signal between spawning and installing them would orphan the children.
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    exe = [sys.executable, "-m", "api.cli"]
+    children = [subprocess.Popen([*exe, "serve", "--host", host, "--port", str(port)]),
+                subprocess.Popen([*exe, "worker", "--beat"])]
+    typer.echo(f"mealroll 已启动 started: http://{host}:{port}/  (Ctrl-C 停止 stops)")
     while not stopping and all(child.poll() is None for child in children):
         time.sleep(0.5)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.killpg(os.getpgrp(), signal.SIGTERM)
-    for child in children:
-        try:
+    try:
+        for child in children:
             child.wait(timeout=20)
-        except subprocess.TimeoutExpired:
+    except subprocess.TimeoutExpired:
+        for child in children:
             child.kill()
+        # Grandchildren too (beat's process): everything in the group but ourselves.
+        for pid in _group_members(os.getpgrp()):
+            if pid != os.getpid():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
     failed = [c.returncode for c in children if c.returncode not in (0, -signal.SIGTERM, -signal.SIGINT)]
     raise typer.Exit(1 if failed and not stopping else 0)
+
+
+def _group_members(pgid: int) -> list[int]:
+    members = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.getpgid(int(entry.name)) == pgid:
+                    members.append(int(entry.name))
+            except ProcessLookupError:
+                continue
+    return members
 
 
 @app.command()

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 from registry.audit import record
 from registry.db import Base, UTCDateTime, utcnow
 from registry.errors import Conflict, NotFound, RuleViolation
-from registry.org_units import OrgKind, OrgUnit, get_org_unit
+from registry.org_units import KIND_LABELS, OrgKind, OrgUnit, get_org_unit
 
 
 class Role(StrEnum):
@@ -97,8 +97,9 @@ def create_user(
 def grant_role(session: Session, *, user: User, role: Role, org_unit_code: str, by: User | None = None) -> RoleGrant:
     unit = get_org_unit(session, code=org_unit_code)
     if unit.kind != ROLE_SCOPE[role]:
+        scope, kind = KIND_LABELS[ROLE_SCOPE[role]], KIND_LABELS[OrgKind(unit.kind)]
         raise RuleViolation(
-            f"角色 {ROLE_LABELS[role]} 只能授予{ROLE_SCOPE[role]}级机构，{unit.name} 是{unit.kind}",
+            f"角色 {ROLE_LABELS[role]} 只能授予{scope}级机构，{unit.name} 是{kind}级机构",
             details=[{"field": "org_unit", "message": "机构级别不符"}],
         )
     if any(g.role == role and g.org_unit_id == unit.id for g in user.grants):

@@ -410,7 +410,7 @@ def claim_due_instance(session: Session, *, now: datetime, skip: set[int] = froz
 
 # --- reading ---------------------------------------------------------------------------------
 
-def list_tasks(session: Session, *, actor: User, status: str = TaskStatus.open,
+def list_tasks(session: Session, *, actor: User, status: str = TaskStatus.open, overdue: bool | None = None,
                limit: int = 100, offset: int = 0) -> tuple[list[HumanTask], int]:
     """Open tasks whose role the caller holds at or above the task's org unit."""
     clauses = [scope_clause(actor, OrgUnit.path, roles=[r]) & (HumanTask.role == r)
@@ -419,6 +419,8 @@ def list_tasks(session: Session, *, actor: User, status: str = TaskStatus.open,
         return [], 0
     query = (select(HumanTask).join(OrgUnit, HumanTask.org_unit_id == OrgUnit.id)
              .where(or_(*clauses), HumanTask.status == status))
+    if overdue is not None:
+        query = query.where(HumanTask.overdue.is_(overdue))
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.scalars(query.order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.id)
                            .limit(limit).offset(offset)).unique().all()

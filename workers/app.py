@@ -20,6 +20,9 @@ def make_celery(settings: Settings | None = None) -> Celery:
         "enable_utc": True,
         "broker_connection_retry_on_startup": True,
         "worker_hijack_root_logger": False,
+        # Beat's longest sleep, and how often a waiting redbeat retries its lock: Celery's default of
+        # 300 s left a worker restarted after a crash without beat for 5 minutes.
+        "beat_max_loop_interval": settings.timer_poll_seconds,
         # The database holds every due time; beat only says "go look now" (DESIGN.md, runtime defaults).
         "beat_schedule": {
             "fire-due-timers": {

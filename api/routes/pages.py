@@ -77,7 +77,7 @@ def home(request: Request, session: DbSession, user: PageUser) -> Response:
     if isinstance(checked, Response):
         return checked
     tasks, total = workflows.list_tasks(session, actor=checked, limit=10)
-    overdue = sum(1 for t in tasks if t.overdue)
+    _, overdue = workflows.list_tasks(session, actor=checked, overdue=True, limit=1)
     return _render(request, "home.html", {"user": checked, "tasks": tasks, "total": total, "overdue": overdue})
 
 
