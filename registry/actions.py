@@ -31,6 +31,7 @@ class ServiceContext:
     overdue_task_ids: set[str] = field(default_factory=set)
     subject_label: str | None = None
     warnings: list[Finding] = field(default_factory=list)
+    new_instance: bool = False
 
     @property
     def today(self) -> date:
@@ -39,6 +40,8 @@ class ServiceContext:
 
 @dataclass(frozen=True)
 class StartPlan:
+    # Held while the instance starts, so service tasks find it in the session's identity map.
+    subject: Any
     subject_type: str
     subject_id: int
     subject_label: str
@@ -94,7 +97,7 @@ def _start_student_intake(session: Session, *, actor: User, data: dict[str, Any]
     validate_form({"type": "object", "properties": {"student": forms["student"]}, "required": ["student"],
                    "additionalProperties": False}, data)
     student, warnings = students.register_pending(session, actor=actor, data=data["student"], today=today)
-    return StartPlan(subject_type="student", subject_id=student.id, subject_label=student.name,
+    return StartPlan(subject=student, subject_type="student", subject_id=student.id, subject_label=student.name,
                      org_unit=student.school, role="school_registrar", data={"student_id": student.id},
                      warnings=warnings)
 

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import ForeignKey, String, Text, insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from registry.db import Base, JSONType, UTCDateTime, utcnow
@@ -40,8 +40,11 @@ def record(
     before: Any = None,
     after: Any = None,
     reason: str | None = None,
-) -> AuditEntry:
-    entry = AuditEntry(
+) -> None:
+    # A plain INSERT, not an object for the unit of work: audit rows are never read back in the
+    # transaction that writes them, and this keeps them out of every flush.
+    session.execute(insert(AuditEntry).values(
+        at=utcnow(),
         actor_id=actor.id if actor is not None else None,
         action=action,
         object_type=object_type,
@@ -51,6 +54,4 @@ def record(
         before=before,
         after=after,
         reason=reason,
-    )
-    session.add(entry)
-    return entry
+    ))

@@ -59,8 +59,20 @@ def _message(error: ValidationError) -> str:
     return "取值无效"
 
 
+# Building a validator costs more than using it; forms live as long as their cached process version.
+_validators: dict[int, tuple[dict[str, Any], Draft202012Validator]] = {}
+
+
+def _validator(schema: dict[str, Any]) -> Draft202012Validator:
+    cached = _validators.get(id(schema))
+    if cached is None or cached[0] is not schema:
+        cached = (schema, Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER))
+        _validators[id(schema)] = cached
+    return cached[1]
+
+
 def check_form(schema: dict[str, Any], data: Any) -> list[dict[str, str]]:
-    validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    validator = _validator(schema)
     problems: dict[str, str] = {}
     for error in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
         field = _field(error)

@@ -64,8 +64,6 @@ def get_org_unit(session: Session, *, code: str) -> OrgUnit:
     return unit
 
 
-def county_of(session: Session, unit: OrgUnit) -> OrgUnit:
-    county_id = int(unit.path.strip("/").split("/")[0])
-    county = session.get(OrgUnit, county_id)
-    assert county is not None
-    return county
+def county_path_of(unit: OrgUnit) -> str:
+    """The path prefix of the county above `unit`: the first step of its path, no query needed."""
+    return "/" + unit.path.strip("/").split("/")[0] + "/"

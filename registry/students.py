@@ -5,14 +5,15 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String, Text, func, or_, select
-from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, selectinload
 
 from registry.access import mask_id_number, may_see_full_id, scope_clause, sees
 from registry.audit import record
 from registry.code_tables import load_code_tables
 from registry.db import Base, UTCDateTime, utcnow
 from registry.errors import Conflict, InvalidTransition, NotFound, RuleViolation
-from registry.org_units import OrgKind, OrgUnit, county_of, find_org_unit
+from registry.org_units import OrgKind, OrgUnit, county_path_of, find_org_unit
 from registry.rules.findings import Finding
 from registry.rules.student import check_student, normalise_student
 from registry.users import User
@@ -92,7 +93,7 @@ class Student(Base):
 
     school: Mapped[OrgUnit] = relationship(lazy="joined")
     periods: Mapped[list["EnrolmentPeriod"]] = relationship(
-        back_populates="student", order_by="EnrolmentPeriod.from_month", lazy="selectin"
+        back_populates="student", order_by="EnrolmentPeriod.from_month"
     )
 
     def fields(self) -> dict[str, Any]:
@@ -148,7 +149,9 @@ def validate_student(data: dict[str, Any], *, today: date) -> tuple[dict[str, An
 
 
 def _school_for(session: Session, actor: User | None, code: str) -> OrgUnit:
-    school = find_org_unit(session, code=code)
+    # Usually the registrar's own school, already loaded with their grants.
+    own = [g.org_unit for g in actor.grants if g.org_unit.code == code] if actor is not None else []
+    school = own[0] if own else find_org_unit(session, code=code)
     if school is None or school.kind != OrgKind.school or (actor is not None and not sees(actor, school)):
         raise RuleViolation(
             f"学校代码：{code} 不是您可以录入的学校",
@@ -205,7 +208,7 @@ def check_duplicates(session: Session, *, student_id: int) -> dict[str, Any]:
     Siblings registered under a guardian's ID (学籍主号) are told apart by 学籍辅号.
     """
     student = get_student_unscoped(session, student_id)
-    county = county_of(session, student.school)
+    county_path = county_path_of(student.school)
     aux = func.coalesce(Student.student_number_aux, "")
     rows = session.scalars(
         select(Student.id)
@@ -215,7 +218,7 @@ def check_duplicates(session: Session, *, student_id: int) -> dict[str, Any]:
             Student.id_number == student.id_number,
             aux == (student.student_number_aux or ""),
             Student.status.in_(LIVE_STATUSES),
-            OrgUnit.path.startswith(county.path),
+            OrgUnit.path.startswith(county_path),
         )
         .order_by(Student.id)
     ).all()
@@ -227,18 +230,23 @@ def activate(session: Session, *, student_id: int, actor: User | None, instance_
     student = session.get(Student, student_id, with_for_update={"of": Student})
     if student is None or student.status != StudentStatus.pending:
         raise InvalidTransition("只能确认待审核的学生")
-    if check_duplicates(session, student_id=student.id)["conflict"]:
-        active = session.scalars(select(Student.id).where(
-            Student.id_number == student.id_number, Student.status == StudentStatus.active,
-            func.coalesce(Student.student_number_aux, "") == (student.student_number_aux or ""))).first()
-        if active is not None:
-            raise Conflict(f"身份证件号 {mask_id_number(student.id_number)} 已有在籍学生，不能重复入库",
-                           details=[{"field": "id_number", "message": "县内已有在籍记录"}])
+    # Art. 7: never a second active record for one ID; the unique index backs this up against races.
+    already_active = session.scalar(select(Student.id).where(
+        Student.id_number == student.id_number, Student.status == StudentStatus.active,
+        func.coalesce(Student.student_number_aux, "") == (student.student_number_aux or "")).limit(1))
+    if already_active is not None:
+        raise Conflict(f"身份证件号 {mask_id_number(student.id_number)} 已有在籍学生，不能重复入库",
+                       details=[{"field": "id_number", "message": "县内已有在籍记录"}])
     student.status = StudentStatus.active
     student.confirmed_at = utcnow()
-    session.add(EnrolmentPeriod(student=student, school_id=student.school_id, from_month=student.enrolled_month,
-                                instance_id=instance_id))
-    session.flush()
+    session.add(EnrolmentPeriod(student_id=student.id, school_id=student.school_id,
+                                from_month=student.enrolled_month, instance_id=instance_id))
+    try:
+        session.flush()
+    except IntegrityError as err:
+        # Two confirmations of one ID raced past the check above; the unique index stopped the second.
+        raise Conflict(f"身份证件号 {mask_id_number(student.id_number)} 已有在籍学生，不能重复入库",
+                       details=[{"field": "id_number", "message": "县内已有在籍记录"}]) from err
     record(session, actor=actor, action="student.activate", object_type="student", object_id=student.id,
            org_unit_id=student.school_id, instance_id=instance_id,
            before={"status": StudentStatus.pending}, after={"status": StudentStatus.active})
@@ -282,7 +290,8 @@ def search(session: Session, *, actor: User, q: str | None = None, status: str |
     if status:
         query = query.where(Student.status == status)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(query.order_by(Student.id).limit(limit).offset(offset)).all()
+    rows = session.scalars(query.options(selectinload(Student.periods))
+                           .order_by(Student.id).limit(limit).offset(offset)).all()
     return list(rows), total
 
 

@@ -6,7 +6,7 @@ from enum import StrEnum
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import ForeignKey, String, UniqueConstraint, select
-from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Session, joinedload, mapped_column, relationship
 
 from registry.audit import record
 from registry.db import Base, UTCDateTime, utcnow
@@ -113,11 +113,12 @@ def grant_role(session: Session, *, user: User, role: Role, org_unit_code: str, 
 
 
 def find_user(session: Session, *, username: str) -> User | None:
-    return session.scalars(select(User).where(User.username == username)).one_or_none()
+    return session.scalars(select(User).options(joinedload(User.grants))
+                           .where(User.username == username)).unique().one_or_none()
 
 
 def get_user(session: Session, *, user_id: int) -> User:
-    user = session.get(User, user_id)
+    user = session.get(User, user_id, options=[joinedload(User.grants)])
     if user is None or not user.active:
         raise NotFound("用户不存在")
     return user

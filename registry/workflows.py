@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, func, or_, select
-from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Session, joinedload, mapped_column, relationship
 
 from engine import definitions as engine_definitions
 from engine import forms as engine_forms
@@ -24,7 +24,7 @@ from registry.access import holds, scope_clause, sees
 from registry.actions import SERVICES, TASK_ACTIONS, ServiceContext, starter_for
 from registry.audit import AuditEntry, record
 from registry.db import Base, JSONType, UTCDateTime, is_postgres, utcnow
-from registry.errors import Conflict, InvalidTransition, NotFound, PermissionDenied, RuleViolation
+from registry.errors import Conflict, DomainError, InvalidTransition, NotFound, PermissionDenied, RuleViolation
 from registry.forms import choices, validate_form
 from registry.org_units import OrgUnit
 from registry.rules.findings import Finding
@@ -55,9 +55,10 @@ class ProcessVersion(Base):
     version: Mapped[int]
     name: Mapped[str] = mapped_column(String(200))
     sha256: Mapped[str] = mapped_column(String(64), unique=True)
-    bpmn: Mapped[str] = mapped_column(Text)
-    forms: Mapped[dict[str, Any]] = mapped_column(JSONType)
-    spec_json: Mapped[str] = mapped_column(Text)
+    # Deferred: read only when a version's spec is not cached yet, not with every instance.
+    bpmn: Mapped[str] = mapped_column(Text, deferred=True)
+    forms: Mapped[dict[str, Any]] = mapped_column(JSONType, deferred=True)
+    spec_json: Mapped[str] = mapped_column(Text, deferred=True)
     note: Mapped[str | None] = mapped_column(Text)
     deployed_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     deployed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -82,7 +83,9 @@ class ProcessInstance(Base):
     version_id: Mapped[int] = mapped_column(default=1)
 
     version: Mapped[ProcessVersion] = relationship(lazy="joined")
-    org_unit: Mapped[OrgUnit] = relationship(lazy="joined")
+    org_unit: Mapped[OrgUnit] = relationship()
+    # Loaded with the instance (the lock statement too), saving a query per unit of work.
+    timer: Mapped["InstanceTimer | None"] = relationship(lazy="joined", cascade="all, delete-orphan")
 
     __mapper_args__ = {"version_id_col": version_id}
 
@@ -114,10 +117,11 @@ class HumanTask(Base):
     outcome: Mapped[str | None] = mapped_column(String(40))
     comment: Mapped[str | None] = mapped_column(Text)
 
-    instance: Mapped[ProcessInstance] = relationship(lazy="joined")
-    org_unit: Mapped[OrgUnit] = relationship(lazy="joined")
-    claimed_by: Mapped[User | None] = relationship(foreign_keys=[claimed_by_id], lazy="joined")
-    completed_by: Mapped[User | None] = relationship(foreign_keys=[completed_by_id], lazy="joined")
+    # Loaded when used (often from the identity map); lists ask for them with eager options.
+    instance: Mapped[ProcessInstance] = relationship()
+    org_unit: Mapped[OrgUnit] = relationship()
+    claimed_by: Mapped[User | None] = relationship(foreign_keys=[claimed_by_id])
+    completed_by: Mapped[User | None] = relationship(foreign_keys=[completed_by_id])
 
 
 class InstanceTimer(Base):
@@ -225,6 +229,14 @@ def _lock(session: Session, instance_id: int) -> ProcessInstance:
 
 
 def _save(session: Session, instance: ProcessInstance, workflow: Any, ctx: ServiceContext) -> None:
+    # One flush at the end instead of one before every query: flushes are the costliest part here.
+    with session.no_autoflush:
+        _project(session, instance, workflow, ctx)
+    session.flush()
+
+
+def _project(session: Session, instance: ProcessInstance, workflow: Any, ctx: ServiceContext) -> None:
+    """Write the state and rebuild the instance's human_task and instance_timer rows from it."""
     definition = definition_of(instance.version)
     instance.state = json.dumps(runtime.dump(workflow), ensure_ascii=False, separators=(",", ":"))
     if ctx.subject_label:
@@ -233,13 +245,17 @@ def _save(session: Session, instance: ProcessInstance, workflow: Any, ctx: Servi
         instance.status = InstanceStatus.completed
         instance.ended_at = ctx.now
     ready = {t.guid: t for t in runtime.ready_tasks(workflow)}
-    open_rows = session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id,
-                                                        HumanTask.status == TaskStatus.open)).all()
+    rows = [] if ctx.new_instance else session.scalars(
+        select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.status == TaskStatus.open)).all()
+    # Without autoflush the query sees the database; the session's own changes are in the objects.
+    open_rows = [row for row in rows if row.status == TaskStatus.open]
     for row in open_rows:
         if row.task_guid not in ready:
             # Gone without being completed through us: an interrupting event or the instance ended.
             row.status = TaskStatus.cancelled
-    known = {row.task_guid for row in open_rows}
+        elif row.task_id in ctx.overdue_task_ids:
+            row.overdue = True
+    known = {row.task_guid for row in rows}
     for guid, task in ready.items():
         if guid in known:
             continue
@@ -249,22 +265,15 @@ def _save(session: Session, instance: ProcessInstance, workflow: Any, ctx: Servi
             instance_id=instance.id, task_guid=guid, process_id=instance.process_id, task_id=task.task_id,
             title=task.name, form=task.form, role=task.lane or "", org_unit_id=instance.org_unit_id,
             created_at=ctx.now, due_at=due_at(ctx.now, due) if due else None,
+            overdue=task.task_id in ctx.overdue_task_ids,
         ))
-    session.flush()
-    if ctx.overdue_task_ids:
-        for row in session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id,
-                                                           HumanTask.status == TaskStatus.open,
-                                                           HumanTask.task_id.in_(ctx.overdue_task_ids))):
-            row.overdue = True
     due = runtime.next_timer_due(workflow)
-    timer = session.get(InstanceTimer, instance.id)
-    if due is None and timer is not None:
-        session.delete(timer)
-    elif due is not None and timer is None:
-        session.add(InstanceTimer(instance_id=instance.id, due_at=due))
-    elif due is not None and timer is not None:
-        timer.due_at = due
-    session.flush()
+    if due is None:
+        instance.timer = None
+    elif instance.timer is None:
+        instance.timer = InstanceTimer(instance_id=instance.id, due_at=due)
+    else:
+        instance.timer.due_at = due
 
 
 def _engine_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -273,9 +282,11 @@ def _engine_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
     except TaskNotReady as err:
         raise InvalidTransition("任务已完成或不可办理") from err
     except EngineError as err:
-        if isinstance(err.__cause__, Exception) and isinstance(err.__cause__, (RuleViolation, Conflict)):
+        # A registry action refused inside a service task: its own error (409, 422, ...) is the answer.
+        if isinstance(err.__cause__, DomainError):
             raise err.__cause__ from err
-        raise
+        # Anything else is the process definition's fault; the transaction rolls back, nothing is half-done.
+        raise Conflict(f"流程执行出错（{err.element_id or '未知环节'}），请联系流程管理员：{err.message}") from err
 
 
 def start_process(session: Session, *, actor: User, process_id: str, data: dict[str, Any],
@@ -290,10 +301,11 @@ def start_process(session: Session, *, actor: User, process_id: str, data: dict[
     instance = ProcessInstance(process_version_id=version.id, version=version, process_id=process_id,
                                subject_type=plan.subject_type, subject_id=plan.subject_id,
                                subject_label=plan.subject_label, org_unit_id=plan.org_unit.id,
-                               org_unit=plan.org_unit, started_by_id=actor.id, started_at=now)
+                               org_unit=plan.org_unit, started_by_id=actor.id, started_at=now, timer=None)
     session.add(instance)
     session.flush()
-    ctx = ServiceContext(session=session, actor=actor, instance_id=instance.id, now=now, warnings=plan.warnings)
+    ctx = ServiceContext(session=session, actor=actor, instance_id=instance.id, now=now, warnings=plan.warnings,
+                         new_instance=True)
     workflow = _engine_call(runtime.start, definition, plan.data, services=_services(ctx), now=now)
     _save(session, instance, workflow, ctx)
     record(session, actor=actor, action="process.start", object_type="process_instance", object_id=instance.id,
@@ -335,11 +347,7 @@ def unclaim_task(session: Session, *, actor: User, task_id: int) -> HumanTask:
 def complete_task(session: Session, *, actor: User, task_id: int, data: dict[str, Any],
                   now: datetime | None = None) -> tuple[HumanTask, list[Finding]]:
     now = now or utcnow()
-    task = _visible_task(session, actor, task_id)
-    if not holds(actor, task.role, task.org_unit):
-        raise NotFound(f"找不到任务 {task_id}")
-    instance = _lock(session, task.instance_id)
-    session.refresh(task)  # re-read after the lock: a concurrent completion is now visible
+    task, instance = _lock_task(session, actor, task_id)
     if task.status != TaskStatus.open:
         raise InvalidTransition("任务已完成或已取消，不能再次办理")
     if task.claimed_by_id not in (None, actor.id):
@@ -355,8 +363,9 @@ def complete_task(session: Session, *, actor: User, task_id: int, data: dict[str
                                                    "message": e["message"]} for e in err.errors]) from err
     ctx = ServiceContext(session=session, actor=actor, instance_id=instance.id, now=now)
     workflow = runtime.restore(definition, json.loads(instance.state), services=_services(ctx))
+    task_data = _task_data(workflow, task.task_guid)  # raises 409 when the state says it is done
     if submission.action:
-        TASK_ACTIONS[submission.action](ctx, _task_data(workflow, task.task_guid), submission.action_input or {})
+        TASK_ACTIONS[submission.action](ctx, task_data, submission.action_input or {})
     _engine_call(runtime.complete_task, workflow, task.task_guid, data, services=_services(ctx), now=now)
     task.status = TaskStatus.completed
     task.completed_by_id = actor.id
@@ -369,6 +378,22 @@ def complete_task(session: Session, *, actor: User, task_id: int, data: dict[str
            org_unit_id=task.org_unit_id, instance_id=instance.id,
            after={"task_id": task.task_id, "outcome": task.outcome}, reason=task.comment)
     return task, ctx.warnings
+
+
+def _lock_task(session: Session, actor: User, task_id: int) -> tuple[HumanTask, ProcessInstance]:
+    """The task and its instance in one statement, the instance row locked.
+
+    On PostgreSQL a statement that waited for the lock returns the instance as committed by the
+    transaction it waited for, but may return the task row as it was before; the restored state
+    is therefore the authority: a task completed meanwhile is no longer READY there (409).
+    """
+    row = session.execute(
+        select(HumanTask, ProcessInstance).join(ProcessInstance, HumanTask.instance_id == ProcessInstance.id)
+        .where(HumanTask.id == task_id).with_for_update(of=ProcessInstance)
+        .execution_options(populate_existing=True)).first()
+    if row is None or not holds(actor, row[0].role, row[0].org_unit):
+        raise NotFound(f"找不到任务 {task_id}")
+    return row[0], row[1]
 
 
 def _task_data(workflow: Any, guid: str) -> dict[str, Any]:
@@ -390,7 +415,7 @@ def advance_instance(session: Session, *, instance_id: int, now: datetime | None
     definition = definition_of(instance.version)
     ctx = ServiceContext(session=session, actor=None, instance_id=instance.id, now=now)
     workflow = runtime.restore(definition, json.loads(instance.state), services=_services(ctx))
-    runtime.advance(workflow, services=_services(ctx), now=now)
+    _engine_call(runtime.advance, workflow, services=_services(ctx), now=now)
     _save(session, instance, workflow, ctx)
     record(session, actor=None, action="process.timer", object_type="process_instance", object_id=instance.id,
            org_unit_id=instance.org_unit_id, instance_id=instance.id, after={"now": now.isoformat()})
@@ -410,6 +435,9 @@ def claim_due_instance(session: Session, *, now: datetime, skip: set[int] = froz
 
 # --- reading ---------------------------------------------------------------------------------
 
+_TASK_LIST_LOADS = (joinedload(HumanTask.org_unit), joinedload(HumanTask.instance), joinedload(HumanTask.claimed_by))
+
+
 def list_tasks(session: Session, *, actor: User, status: str = TaskStatus.open, overdue: bool | None = None,
                limit: int = 100, offset: int = 0) -> tuple[list[HumanTask], int]:
     """Open tasks whose role the caller holds at or above the task's org unit."""
@@ -422,7 +450,8 @@ def list_tasks(session: Session, *, actor: User, status: str = TaskStatus.open, 
     if overdue is not None:
         query = query.where(HumanTask.overdue.is_(overdue))
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(query.order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.id)
+    rows = session.scalars(query.options(*_TASK_LIST_LOADS)
+                           .order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.id)
                            .limit(limit).offset(offset)).unique().all()
     return list(rows), total
 
@@ -469,7 +498,7 @@ def get_instance(session: Session, *, actor: User, instance_id: int) -> ProcessI
 
 def instance_tasks(session: Session, instance: ProcessInstance) -> list[HumanTask]:
     return list(session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id)
-                                .order_by(HumanTask.id)).unique())
+                                .options(*_TASK_LIST_LOADS).order_by(HumanTask.id)).unique())
 
 
 def instance_history(session: Session, instance: ProcessInstance) -> list[AuditEntry]:
