@@ -41,9 +41,9 @@ def record(
     after: Any = None,
     reason: str | None = None,
 ) -> None:
-    # A plain INSERT, not an object for the unit of work: audit rows are never read back in the
-    # transaction that writes them, and this keeps them out of every flush.
-    session.execute(insert(AuditEntry).values(
+    # A plain INSERT on the session's connection, outside the unit of work: audit rows are never
+    # read back in the transaction that writes them, and this costs no flush.
+    session.connection().execute(insert(AuditEntry.__table__).values(
         at=utcnow(),
         actor_id=actor.id if actor is not None else None,
         action=action,

@@ -5,9 +5,11 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import JSON, ColumnElement, DateTime, Engine, MetaData, create_engine, event, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 from sqlalchemy.types import TypeDecorator
 
 NAMING = {
@@ -84,6 +86,23 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One transaction: commit on success, roll back on any error."""
     with factory() as session, session.begin():
         yield session
+
+
+def write_row(session: Session, model: type["Base"], pk: Any, values: dict[str, Any],
+              *where: ColumnElement[bool]) -> int:
+    """UPDATE one row with a plain statement, not through the unit of work, and give the session's
+    object (if it holds one) the written values without making it dirty. Returns the row count.
+
+    Used on the hot path of every workflow action, where unit-of-work flushes cost most (bench/RESULTS.md).
+    """
+    table = model.__table__
+    key = table.primary_key.columns.values()[0]
+    result = session.connection().execute(update(table).where(key == pk, *where).values(**values))
+    held = session.identity_map.get(identity_key(model, pk))
+    if held is not None and result.rowcount:
+        for name, value in values.items():
+            set_committed_value(held, name, value)
+    return result.rowcount
 
 
 def is_postgres(session: Session) -> bool:

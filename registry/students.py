@@ -4,14 +4,14 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, func, or_, select
+from sqlalchemy import ForeignKey, Index, String, Text, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, selectinload
 
 from registry.access import mask_id_number, may_see_full_id, scope_clause, sees
 from registry.audit import record
 from registry.code_tables import load_code_tables
-from registry.db import Base, UTCDateTime, utcnow
+from registry.db import Base, UTCDateTime, utcnow, write_row
 from registry.errors import Conflict, InvalidTransition, NotFound, RuleViolation
 from registry.org_units import OrgKind, OrgUnit, county_path_of, find_org_unit
 from registry.rules.findings import Finding
@@ -225,32 +225,31 @@ def check_duplicates(session: Session, *, student_id: int) -> dict[str, Any]:
     return {"conflict": bool(rows), "matches": list(rows)}
 
 
-def activate(session: Session, *, student_id: int, actor: User | None, instance_id: int | None = None) -> Student:
+def activate(session: Session, *, student_id: int, actor: User | None, instance_id: int | None = None) -> None:
     """确认入库: the record becomes active and its first enrolment period opens at the enrolment month."""
-    student = session.get(Student, student_id, with_for_update={"of": Student})
-    if student is None or student.status != StudentStatus.pending:
+    conn = session.connection()
+    row = conn.execute(select(Student.id_number, Student.student_number_aux, Student.school_id,
+                              Student.enrolled_month, Student.status)
+                       .where(Student.id == student_id).with_for_update()).first()
+    if row is None or row.status != StudentStatus.pending:
         raise InvalidTransition("只能确认待审核的学生")
-    # Art. 7: never a second active record for one ID; the unique index backs this up against races.
-    already_active = session.scalar(select(Student.id).where(
-        Student.id_number == student.id_number, Student.status == StudentStatus.active,
-        func.coalesce(Student.student_number_aux, "") == (student.student_number_aux or "")).limit(1))
-    if already_active is not None:
-        raise Conflict(f"身份证件号 {mask_id_number(student.id_number)} 已有在籍学生，不能重复入库",
+    refusal = Conflict(f"身份证件号 {mask_id_number(row.id_number)} 已有在籍学生，不能重复入库",
                        details=[{"field": "id_number", "message": "县内已有在籍记录"}])
-    student.status = StudentStatus.active
-    student.confirmed_at = utcnow()
-    session.add(EnrolmentPeriod(student_id=student.id, school_id=student.school_id,
-                                from_month=student.enrolled_month, instance_id=instance_id))
+    # Art. 7: never a second active record for one ID; the unique index backs this up against races.
+    already_active = conn.execute(select(Student.id).where(
+        Student.id_number == row.id_number, Student.status == StudentStatus.active,
+        func.coalesce(Student.student_number_aux, "") == (row.student_number_aux or "")).limit(1)).first()
+    if already_active is not None:
+        raise refusal
     try:
-        session.flush()
+        write_row(session, Student, student_id, {"status": StudentStatus.active, "confirmed_at": utcnow()})
     except IntegrityError as err:
-        # Two confirmations of one ID raced past the check above; the unique index stopped the second.
-        raise Conflict(f"身份证件号 {mask_id_number(student.id_number)} 已有在籍学生，不能重复入库",
-                       details=[{"field": "id_number", "message": "县内已有在籍记录"}]) from err
-    record(session, actor=actor, action="student.activate", object_type="student", object_id=student.id,
-           org_unit_id=student.school_id, instance_id=instance_id,
+        raise refusal from err  # two confirmations of one ID raced past the check; the index stopped this one
+    conn.execute(insert(EnrolmentPeriod.__table__).values(student_id=student_id, school_id=row.school_id,
+                                                          from_month=row.enrolled_month, instance_id=instance_id))
+    record(session, actor=actor, action="student.activate", object_type="student", object_id=student_id,
+           org_unit_id=row.school_id, instance_id=instance_id,
            before={"status": StudentStatus.pending}, after={"status": StudentStatus.active})
-    return student
 
 
 def void(session: Session, *, student_id: int, reason: str, actor: User | None, instance_id: int | None = None) -> None:

@@ -11,7 +11,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, func, or_, select
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Mapped, Session, joinedload, mapped_column, relationship
 
 from engine import definitions as engine_definitions
@@ -23,7 +23,7 @@ from engine.timers import due_at
 from registry.access import holds, scope_clause, sees
 from registry.actions import SERVICES, TASK_ACTIONS, ServiceContext, starter_for
 from registry.audit import AuditEntry, record
-from registry.db import Base, JSONType, UTCDateTime, is_postgres, utcnow
+from registry.db import Base, JSONType, UTCDateTime, is_postgres, utcnow, write_row
 from registry.errors import Conflict, DomainError, InvalidTransition, NotFound, PermissionDenied, RuleViolation
 from registry.forms import choices, validate_form
 from registry.org_units import OrgUnit
@@ -84,8 +84,8 @@ class ProcessInstance(Base):
 
     version: Mapped[ProcessVersion] = relationship(lazy="joined")
     org_unit: Mapped[OrgUnit] = relationship()
-    # Loaded with the instance (the lock statement too), saving a query per unit of work.
-    timer: Mapped["InstanceTimer | None"] = relationship(lazy="joined", cascade="all, delete-orphan")
+    # Read with the instance (the lock statement too), saving a query per unit of work; written by _save.
+    timer: Mapped["InstanceTimer | None"] = relationship(lazy="joined", viewonly=True)
 
     __mapper_args__ = {"version_id_col": version_id}
 
@@ -144,6 +144,17 @@ def definition_of(version: ProcessVersion) -> engine_definitions.Definition:
         cached = engine_definitions.load_definition(version.bpmn.encode("utf-8"), version.forms)
         _definitions[version.sha256] = cached
     return cached
+
+
+_task_forms: dict[tuple[str, str], dict[str, Any] | None] = {}
+
+
+def _form_of(definition: engine_definitions.Definition, task_id: str) -> dict[str, Any] | None:
+    """The schema a task accepts, built once per version and task: one object, so its validator is reused."""
+    key = (definition.sha256, task_id)
+    if key not in _task_forms:
+        _task_forms[key] = engine_forms.task_form(definition, task_id)
+    return _task_forms[key]
 
 
 # --- deploying -------------------------------------------------------------------------------
@@ -229,51 +240,61 @@ def _lock(session: Session, instance_id: int) -> ProcessInstance:
 
 
 def _save(session: Session, instance: ProcessInstance, workflow: Any, ctx: ServiceContext) -> None:
-    # One flush at the end instead of one before every query: flushes are the costliest part here.
-    with session.no_autoflush:
-        _project(session, instance, workflow, ctx)
-    session.flush()
+    """Write the state and rebuild the instance's human_task and instance_timer rows from it.
 
-
-def _project(session: Session, instance: ProcessInstance, workflow: Any, ctx: ServiceContext) -> None:
-    """Write the state and rebuild the instance's human_task and instance_timer rows from it."""
+    Plain statements rather than the unit of work: this runs in every action, and flushes were
+    its largest cost (bench/RESULTS.md). The instance's version_id guards against a lost update.
+    """
+    conn = session.connection()
     definition = definition_of(instance.version)
-    instance.state = json.dumps(runtime.dump(workflow), ensure_ascii=False, separators=(",", ":"))
+    values: dict[str, Any] = {"state": json.dumps(runtime.dump(workflow), ensure_ascii=False, separators=(",", ":")),
+                              "version_id": instance.version_id + 1}
     if ctx.subject_label:
-        instance.subject_label = ctx.subject_label
+        values["subject_label"] = ctx.subject_label
     if runtime.is_finished(workflow):
-        instance.status = InstanceStatus.completed
-        instance.ended_at = ctx.now
+        values.update(status=InstanceStatus.completed, ended_at=ctx.now)
+    if not write_row(session, ProcessInstance, instance.id, values, ProcessInstance.version_id == instance.version_id):
+        raise Conflict("数据已被他人同时修改，请刷新后重试")
+
     ready = {t.guid: t for t in runtime.ready_tasks(workflow)}
-    rows = [] if ctx.new_instance else session.scalars(
-        select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.status == TaskStatus.open)).all()
-    # Without autoflush the query sees the database; the session's own changes are in the objects.
-    open_rows = [row for row in rows if row.status == TaskStatus.open]
-    for row in open_rows:
-        if row.task_guid not in ready:
-            # Gone without being completed through us: an interrupting event or the instance ended.
-            row.status = TaskStatus.cancelled
-        elif row.task_id in ctx.overdue_task_ids:
-            row.overdue = True
-    known = {row.task_guid for row in rows}
+    open_rows = [] if ctx.new_instance else conn.execute(
+        select(HumanTask.id, HumanTask.task_guid, HumanTask.task_id)
+        .where(HumanTask.instance_id == instance.id, HumanTask.status == TaskStatus.open)).all()
+    # Gone without being completed through us: an interrupting event took it, or the instance ended.
+    gone = [row.id for row in open_rows if row.task_guid not in ready]
+    if gone:
+        conn.execute(update(HumanTask.__table__).where(HumanTask.id.in_(gone)).values(status=TaskStatus.cancelled))
+    late = [row.id for row in open_rows if row.task_guid in ready and row.task_id in ctx.overdue_task_ids]
+    if late:
+        conn.execute(update(HumanTask.__table__).where(HumanTask.id.in_(late)).values(overdue=True))
+    known = {row.task_guid for row in open_rows}
+    new_rows = []
     for guid, task in ready.items():
         if guid in known:
             continue
         info = definition.user_tasks.get(task.task_id)
         due = info.due if info else task.due
-        session.add(HumanTask(
-            instance_id=instance.id, task_guid=guid, process_id=instance.process_id, task_id=task.task_id,
-            title=task.name, form=task.form, role=task.lane or "", org_unit_id=instance.org_unit_id,
-            created_at=ctx.now, due_at=due_at(ctx.now, due) if due else None,
-            overdue=task.task_id in ctx.overdue_task_ids,
-        ))
+        new_rows.append({
+            "instance_id": instance.id, "task_guid": guid, "process_id": instance.process_id,
+            "task_id": task.task_id, "title": task.name, "form": task.form, "role": task.lane or "",
+            "org_unit_id": instance.org_unit_id, "status": TaskStatus.open, "created_at": ctx.now,
+            "due_at": due_at(ctx.now, due) if due else None, "overdue": task.task_id in ctx.overdue_task_ids,
+        })
+    if new_rows:
+        conn.execute(insert(HumanTask.__table__), new_rows)
+
     due = runtime.next_timer_due(workflow)
-    if due is None:
-        instance.timer = None
-    elif instance.timer is None:
-        instance.timer = InstanceTimer(instance_id=instance.id, due_at=due)
-    else:
-        instance.timer.due_at = due
+    had_timer = not ctx.new_instance and instance.timer is not None
+    timers = InstanceTimer.__table__
+    if had_timer and due is None:
+        conn.execute(delete(timers).where(timers.c.instance_id == instance.id))
+        session.expunge(instance.timer)
+    elif had_timer:
+        write_row(session, InstanceTimer, instance.id, {"due_at": due})
+    elif due is not None:
+        conn.execute(insert(timers).values(instance_id=instance.id, due_at=due))
+    if had_timer or due is not None:
+        session.expire(instance, ["timer"])
 
 
 def _engine_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -353,7 +374,7 @@ def complete_task(session: Session, *, actor: User, task_id: int, data: dict[str
     if task.claimed_by_id not in (None, actor.id):
         raise Conflict("任务已被他人认领")
     definition = definition_of(instance.version)
-    form = engine_forms.task_form(definition, task.task_id)
+    form = _form_of(definition, task.task_id)
     if form is not None:
         validate_form(form, data)  # Chinese messages naming each field, before the engine's own check
     try:
@@ -367,12 +388,10 @@ def complete_task(session: Session, *, actor: User, task_id: int, data: dict[str
     if submission.action:
         TASK_ACTIONS[submission.action](ctx, task_data, submission.action_input or {})
     _engine_call(runtime.complete_task, workflow, task.task_guid, data, services=_services(ctx), now=now)
-    task.status = TaskStatus.completed
-    task.completed_by_id = actor.id
-    task.completed_at = now
-    task.claimed_by_id = task.claimed_by_id or actor.id
-    task.outcome = data.get("decision") or "submitted"
-    task.comment = data.get("comment") or None
+    write_row(session, HumanTask, task.id, {
+        "status": TaskStatus.completed, "completed_by_id": actor.id, "completed_at": now,
+        "claimed_by_id": task.claimed_by_id or actor.id, "outcome": data.get("decision") or "submitted",
+        "comment": data.get("comment") or None})
     _save(session, instance, workflow, ctx)
     record(session, actor=actor, action="task.complete", object_type="human_task", object_id=task.id,
            org_unit_id=task.org_unit_id, instance_id=instance.id,
@@ -408,9 +427,8 @@ def advance_instance(session: Session, *, instance_id: int, now: datetime | None
     now = now or utcnow()
     instance = _lock(session, instance_id)
     if instance.status != InstanceStatus.running:
-        timer = session.get(InstanceTimer, instance.id)
-        if timer is not None:
-            session.delete(timer)
+        if instance.timer is not None:
+            session.delete(instance.timer)
         return instance
     definition = definition_of(instance.version)
     ctx = ServiceContext(session=session, actor=None, instance_id=instance.id, now=now)
@@ -461,7 +479,7 @@ def get_task(session: Session, *, actor: User, task_id: int) -> HumanTask:
 
 
 def task_form(session: Session, task: HumanTask) -> dict[str, Any] | None:
-    return engine_forms.task_form(definition_of(task.instance.version), task.task_id)
+    return _form_of(definition_of(task.instance.version), task.task_id)
 
 
 def task_actions(form: dict[str, Any] | None) -> list[dict[str, str]]:
