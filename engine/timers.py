@@ -8,6 +8,7 @@ threads advancing two workflows with different clocks do not see each other's ti
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -65,34 +66,29 @@ def _fail(task: Any, exc: Exception) -> ScriptError:
     return ScriptError(f"定时器表达式无效 / invalid timer value: {exc}", element_id=element_id(task))
 
 
+def _fired_by_clock(my_task: Any, expression: str, target: Callable[[Any], datetime]) -> bool:
+    """Evaluate the timer's target time once (kept in the task), then compare it with the instance's clock."""
+    event_value = my_task._get_internal_data("event_value")
+    if event_value is None:
+        value = my_task.workflow.script_engine.evaluate(my_task, expression)
+        try:
+            event_value = target(value).isoformat()
+        except ValueError as exc:
+            raise _fail(my_task, exc) from exc
+        my_task._set_internal_data(event_value=event_value)
+    if datetime.fromisoformat(event_value) <= clock_of(my_task):
+        my_task._set_internal_data(event_fired=True)
+    return my_task._get_internal_data("event_fired", False)
+
+
 class ClockedTimeDateEventDefinition(TimeDateEventDefinition):
     def has_fired(self, my_task: Any) -> bool:
-        event_value = my_task._get_internal_data("event_value")
-        if event_value is None:
-            value = my_task.workflow.script_engine.evaluate(my_task, self.expression)
-            try:
-                event_value = _parse_datetime(value).isoformat()
-            except ValueError as exc:
-                raise _fail(my_task, exc) from exc
-            my_task._set_internal_data(event_value=event_value)
-        if datetime.fromisoformat(event_value) <= clock_of(my_task):
-            my_task._set_internal_data(event_fired=True)
-        return my_task._get_internal_data("event_fired", False)
+        return _fired_by_clock(my_task, self.expression, _parse_datetime)
 
 
 class ClockedDurationTimerEventDefinition(DurationTimerEventDefinition):
     def has_fired(self, my_task: Any) -> bool:
-        event_value = my_task._get_internal_data("event_value")
-        if event_value is None:
-            value = my_task.workflow.script_engine.evaluate(my_task, self.expression)
-            try:
-                event_value = due_at(clock_of(my_task), value).isoformat()
-            except ValueError as exc:
-                raise _fail(my_task, exc) from exc
-            my_task._set_internal_data(event_value=event_value)
-        if datetime.fromisoformat(event_value) <= clock_of(my_task):
-            my_task._set_internal_data(event_fired=True)
-        return my_task._get_internal_data("event_fired", False)
+        return _fired_by_clock(my_task, self.expression, lambda value: due_at(clock_of(my_task), value))
 
 
 class ClockedCycleTimerEventDefinition(CycleTimerEventDefinition):

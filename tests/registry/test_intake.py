@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from registry import students, workflows
 from registry.audit import AuditEntry
 from registry.db import utcnow
-from registry.errors import InvalidTransition, NotFound, PermissionDenied, RuleViolation
+from registry.errors import Conflict, InvalidTransition, NotFound, PermissionDenied, RuleViolation
 from registry.students import Student, StudentStatus
 from registry.workflows import HumanTask, InstanceTimer, TaskStatus
 from tests.factories import SCHOOL_2, student_data, user
@@ -148,10 +148,9 @@ def test_a_second_active_record_for_one_id_is_refused_at_confirmation(session: S
                                 data={"decision": "approve"})
     workflows.complete_task(session, actor=user(session, "reviewer"), task_id=open_task(session, first.id).id,
                             data={"decision": "approve"})
-    with pytest.raises(Exception) as err:
+    with pytest.raises(Conflict, match="已有在籍"):
         workflows.complete_task(session, actor=user(session, "reviewer"), task_id=open_task(session, second.id).id,
                                 data={"decision": "approve"})
-    assert "已有在籍" in str(getattr(err.value, "message", err.value))
 
 
 def test_completed_task_cannot_be_completed_again(session: Session) -> None:
