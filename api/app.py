@@ -15,7 +15,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from api.routes import api_auth, api_processes, api_students, api_tasks, pages
+from api.routes import api_auth, api_processes, api_schools, api_students, api_tasks, pages
 from api.templating import templates
 from registry.db import make_engine, make_sessionmaker
 from registry.errors import Conflict, DomainError
@@ -92,6 +92,7 @@ def create_app(settings: Settings | None = None, sessions: sessionmaker[Session]
         return JSONResponse({"status": "ok"})
 
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for router in (api_auth.router, api_tasks.router, api_processes.router, api_students.router, pages.router):
+    for router in (api_auth.router, api_tasks.router, api_processes.router, api_students.router, api_schools.router,
+                   pages.router):
         app.include_router(router)
     return app

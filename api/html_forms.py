@@ -39,10 +39,10 @@ def fields_of(schema: dict[str, Any], prefix: str = "") -> list[Field]:
         leaf_table = key in load_code_tables().names()
         if key == "decision":
             widget = "radio"
-        elif "enum" in node or "oneOf" in node or leaf_table:
-            widget = "select"
         elif kind == "boolean":
             widget = "checkbox"
+        elif "enum" in node or "oneOf" in node or leaf_table:
+            widget = "select"
         elif kind in ("integer", "number"):
             widget = "number"
         elif node.get("format") == "date":

@@ -4,6 +4,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from registry.access import mask_id_number
+from registry.audit import AuditEntry
 from registry.rules.findings import Finding
 from registry.students import Student, to_read
 from registry.users import User
@@ -54,6 +56,19 @@ def instance_read(instance: ProcessInstance) -> dict[str, Any]:
         "started_at": instance.started_at.isoformat(),
         "ended_at": instance.ended_at.isoformat() if instance.ended_at else None,
     }
+
+
+def history_read(entry: AuditEntry, *, mask: bool = False) -> dict[str, Any]:
+    """One change: who, when, what (before/after) and why; ID numbers masked unless the reader may see them."""
+    def masked(values: Any) -> Any:
+        if not (mask and isinstance(values, dict)):
+            return values
+        return {k: mask_id_number(v) if k in ("id_number", "student_number") and isinstance(v, str) else v
+                for k, v in values.items()}
+
+    return {"at": entry.at.isoformat(), "action": entry.action, "actor": entry.actor.username if entry.actor else None,
+            "before": masked(entry.before), "after": masked(entry.after), "reason": entry.reason,
+            "instance_id": entry.instance_id}
 
 
 def me_read(user: User) -> dict[str, Any]:

@@ -20,7 +20,8 @@ _LABELS: dict[str, str] = {**{str(k): v for k, v in ROLE_LABELS.items()},
                            "cancelled": "已取消", "running": "进行中", "error": "出错",
                            "process.start": "发起流程", "process.timer": "定时检查", "task.complete": "办理",
                            "task.claim": "认领", "task.unclaim": "放弃认领", "student.register": "录入学生",
-                           "student.revise": "修改学生信息", "student.activate": "确认入库", "student.void": "作废"}
+                           "student.revise": "修改学生信息", "student.activate": "确认入库", "student.void": "作废",
+                           "school.create": "建立学校信息", "school.update": "修改学校信息"}
 
 
 @cache

@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ForeignKey, String, Text, insert
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from registry.db import Base, JSONType, UTCDateTime, utcnow
 
@@ -27,6 +27,12 @@ class AuditEntry(Base):
     after: Mapped[Any | None] = mapped_column(JSONType)
     reason: Mapped[str | None] = mapped_column(Text)
 
+    actor: Mapped["User | None"] = relationship(lazy="joined")
+
+
+# Built once: constructing a statement costs more than running it on this hot path.
+_INSERT = insert(AuditEntry.__table__)
+
 
 def record(
     session: Session,
@@ -43,15 +49,15 @@ def record(
 ) -> None:
     # A plain INSERT on the session's connection, outside the unit of work: audit rows are never
     # read back in the transaction that writes them, and this costs no flush.
-    session.connection().execute(insert(AuditEntry.__table__).values(
-        at=utcnow(),
-        actor_id=actor.id if actor is not None else None,
-        action=action,
-        object_type=object_type,
-        object_id=str(object_id) if object_id is not None else None,
-        org_unit_id=org_unit_id,
-        instance_id=instance_id,
-        before=before,
-        after=after,
-        reason=reason,
-    ))
+    session.connection().execute(_INSERT, {
+        "at": utcnow(),
+        "actor_id": actor.id if actor is not None else None,
+        "action": action,
+        "object_type": object_type,
+        "object_id": str(object_id) if object_id is not None else None,
+        "org_unit_id": org_unit_id,
+        "instance_id": instance_id,
+        "before": before,
+        "after": after,
+        "reason": reason,
+    })

@@ -5,7 +5,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, ColumnElement, DateTime, Engine, MetaData, create_engine, event, update
+from sqlalchemy import JSON, DateTime, Engine, MetaData, bindparam, create_engine, event, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
@@ -88,16 +88,30 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
         yield session
 
 
-def write_row(session: Session, model: type["Base"], pk: Any, values: dict[str, Any],
-              *where: ColumnElement[bool]) -> int:
-    """UPDATE one row with a plain statement, not through the unit of work, and give the session's
-    object (if it holds one) the written values without making it dirty. Returns the row count.
+_row_updates: dict[tuple[str, tuple[str, ...], tuple[str, ...]], Any] = {}
 
-    Used on the hot path of every workflow action, where unit-of-work flushes cost most (bench/RESULTS.md).
+
+def write_row(session: Session, model: type["Base"], pk: Any, values: dict[str, Any],
+              guard: dict[str, Any] | None = None) -> int:
+    """UPDATE one row with a plain statement, not through the unit of work, and give the session's
+    object (if it holds one) the written values without making it dirty. `guard` adds equality
+    conditions (an optimistic-lock version). Returns the row count.
+
+    Used on the hot path of every workflow action, where flushes and statement construction cost
+    most (bench/RESULTS.md); each statement shape is built once.
     """
     table = model.__table__
-    key = table.primary_key.columns.values()[0]
-    result = session.connection().execute(update(table).where(key == pk, *where).values(**values))
+    guard = guard or {}
+    shape = (table.name, tuple(values), tuple(guard))
+    statement = _row_updates.get(shape)
+    if statement is None:
+        key = table.primary_key.columns.values()[0]
+        statement = (update(table)
+                     .where(key == bindparam("pk_"), *(table.c[name] == bindparam(f"guard_{name}") for name in guard))
+                     .values({name: bindparam(f"set_{name}") for name in values}))
+        _row_updates[shape] = statement
+    params = {"pk_": pk, **{f"guard_{k}": v for k, v in guard.items()}, **{f"set_{k}": v for k, v in values.items()}}
+    result = session.connection().execute(statement, params)
     held = session.identity_map.get(identity_key(model, pk))
     if held is not None and result.rowcount:
         for name, value in values.items():

@@ -7,16 +7,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from registry.org_units import OrgKind, OrgUnit, create_org_unit
+from registry.schools import create_school
 from registry.users import Role, create_user, grant_role
 
 COUNTY = ("520199", "演示县")
 TOWNSHIPS = [("520199101", "城关镇"), ("520199201", "新场乡")]
 SCHOOLS = [
-    # (school code, name, township index): codes follow the 10-digit 学校标识码 shape 2152xxxxxx.
-    ("2152019901", "城关镇中心小学", 0),
-    ("2152019902", "城关镇第一中学", 0),
-    ("2152019903", "新场乡中心小学", 1),
-    ("2152019904", "新场乡坪上教学点", 1),
+    # (school code, name, township index, 办学类型, 城乡类别, 供餐模式): codes follow the 10-digit
+    # 学校标识码 shape 2152xxxxxx.
+    ("2152019901", "城关镇中心小学", 0, "211", "121", "1"),
+    ("2152019902", "城关镇第一中学", 0, "311", "121", "1"),
+    ("2152019903", "新场乡中心小学", 1, "211", "210", "1"),
+    ("2152019904", "新场乡坪上教学点", 1, "218", "220", "3"),
 ]
 USERS = [
     # (username, display name, role, org unit code) — names binding, see DESIGN.md "Demo county".
@@ -49,8 +51,13 @@ def is_empty(session: Session) -> bool:
 def seed_demo_county(session: Session, *, password: str | None = None) -> list[DemoLogin]:
     county = create_org_unit(session, code=COUNTY[0], name=COUNTY[1], kind=OrgKind.county)
     townships = [create_org_unit(session, code=c, name=n, kind=OrgKind.township, parent=county) for c, n in TOWNSHIPS]
-    for code, name, township in SCHOOLS:
-        create_org_unit(session, code=code, name=name, kind=OrgKind.school, parent=townships[township])
+    for number, (code, name, township, school_type, urban_rural, meal_model) in enumerate(SCHOOLS, start=1):
+        unit = create_org_unit(session, code=code, name=name, kind=OrgKind.school, parent=townships[township])
+        create_school(session, unit=unit, data={
+            "sponsor_type": "811", "school_type": school_type, "urban_rural": urban_rural, "meal_model": meal_model,
+            "subsidy_rate": "5.00", "address": f"演示县{TOWNSHIPS[township][1]}", "postcode": "556000",
+            "phone": f"0855-88800{number:02d}", "principal_name": f"校长{number}",
+            "principal_mobile": f"1380000{number:04d}"})
     logins = []
     for username, display_name, role, unit in USERS:
         secret = password or secrets.token_urlsafe(9)

@@ -3,11 +3,12 @@
 from registry.audit import AuditEntry
 from registry.db import Base
 from registry.org_units import OrgUnit
+from registry.schools import School
 from registry.students import EnrolmentPeriod, Student
 from registry.users import RoleGrant, User
 from registry.workflows import HumanTask, InstanceTimer, ProcessInstance, ProcessVersion
 
 __all__ = [
     "AuditEntry", "Base", "EnrolmentPeriod", "HumanTask", "InstanceTimer", "OrgUnit", "ProcessInstance",
-    "ProcessVersion", "RoleGrant", "Student", "User",
+    "ProcessVersion", "RoleGrant", "School", "Student", "User",
 ]

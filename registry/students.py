@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, selectinload
 
 from registry.access import mask_id_number, may_see_full_id, scope_clause, sees
-from registry.audit import record
+from registry.audit import AuditEntry, record
 from registry.code_tables import load_code_tables
 from registry.db import Base, UTCDateTime, utcnow, write_row
 from registry.errors import Conflict, InvalidTransition, NotFound, RuleViolation
@@ -292,6 +292,13 @@ def search(session: Session, *, actor: User, q: str | None = None, status: str |
     rows = session.scalars(query.options(selectinload(Student.periods))
                            .order_by(Student.id).limit(limit).offset(offset)).all()
     return list(rows), total
+
+
+def history(session: Session, *, student: Student) -> list[AuditEntry]:
+    """Every recorded change of one student, oldest first: the timeline of the record."""
+    return list(session.scalars(select(AuditEntry).where(AuditEntry.object_type == "student",
+                                                         AuditEntry.object_id == str(student.id))
+                                .order_by(AuditEntry.id)))
 
 
 def to_read(student: Student, *, actor: User) -> dict[str, Any]:

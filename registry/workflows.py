@@ -11,7 +11,20 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Mapped, Session, joinedload, mapped_column, relationship
 
 from engine import definitions as engine_definitions
@@ -239,6 +252,21 @@ def _lock(session: Session, instance_id: int) -> ProcessInstance:
     return instance
 
 
+# The statements of every action, built once (constructing them cost more than running them).
+_OPEN_TASKS = (select(HumanTask.id, HumanTask.task_guid, HumanTask.task_id)
+               .where(HumanTask.instance_id == bindparam("instance_id"), HumanTask.status == TaskStatus.open))
+_CANCEL_TASKS = (update(HumanTask.__table__).where(HumanTask.id.in_(bindparam("ids", expanding=True)))
+                 .values(status=TaskStatus.cancelled))
+_FLAG_OVERDUE = (update(HumanTask.__table__).where(HumanTask.id.in_(bindparam("ids", expanding=True)))
+                 .values(overdue=True))
+_INSERT_TASK = insert(HumanTask.__table__)
+_INSERT_TIMER = insert(InstanceTimer.__table__)
+_DELETE_TIMER = delete(InstanceTimer.__table__).where(InstanceTimer.instance_id == bindparam("instance_id"))
+_LOCK_TASK = (select(HumanTask, ProcessInstance).join(ProcessInstance, HumanTask.instance_id == ProcessInstance.id)
+              .where(HumanTask.id == bindparam("task_id")).with_for_update(of=ProcessInstance)
+              .execution_options(populate_existing=True))
+
+
 def _save(session: Session, instance: ProcessInstance, workflow: Any, ctx: ServiceContext) -> None:
     """Write the state and rebuild the instance's human_task and instance_timer rows from it.
 
@@ -253,20 +281,18 @@ def _save(session: Session, instance: ProcessInstance, workflow: Any, ctx: Servi
         values["subject_label"] = ctx.subject_label
     if runtime.is_finished(workflow):
         values.update(status=InstanceStatus.completed, ended_at=ctx.now)
-    if not write_row(session, ProcessInstance, instance.id, values, ProcessInstance.version_id == instance.version_id):
+    if not write_row(session, ProcessInstance, instance.id, values, guard={"version_id": instance.version_id}):
         raise Conflict("数据已被他人同时修改，请刷新后重试")
 
     ready = {t.guid: t for t in runtime.ready_tasks(workflow)}
-    open_rows = [] if ctx.new_instance else conn.execute(
-        select(HumanTask.id, HumanTask.task_guid, HumanTask.task_id)
-        .where(HumanTask.instance_id == instance.id, HumanTask.status == TaskStatus.open)).all()
+    open_rows = [] if ctx.new_instance else conn.execute(_OPEN_TASKS, {"instance_id": instance.id}).all()
     # Gone without being completed through us: an interrupting event took it, or the instance ended.
     gone = [row.id for row in open_rows if row.task_guid not in ready]
     if gone:
-        conn.execute(update(HumanTask.__table__).where(HumanTask.id.in_(gone)).values(status=TaskStatus.cancelled))
+        conn.execute(_CANCEL_TASKS, {"ids": gone})
     late = [row.id for row in open_rows if row.task_guid in ready and row.task_id in ctx.overdue_task_ids]
     if late:
-        conn.execute(update(HumanTask.__table__).where(HumanTask.id.in_(late)).values(overdue=True))
+        conn.execute(_FLAG_OVERDUE, {"ids": late})
     known = {row.task_guid for row in open_rows}
     new_rows = []
     for guid, task in ready.items():
@@ -281,18 +307,17 @@ def _save(session: Session, instance: ProcessInstance, workflow: Any, ctx: Servi
             "due_at": due_at(ctx.now, due) if due else None, "overdue": task.task_id in ctx.overdue_task_ids,
         })
     if new_rows:
-        conn.execute(insert(HumanTask.__table__), new_rows)
+        conn.execute(_INSERT_TASK, new_rows)
 
     due = runtime.next_timer_due(workflow)
     had_timer = not ctx.new_instance and instance.timer is not None
-    timers = InstanceTimer.__table__
     if had_timer and due is None:
-        conn.execute(delete(timers).where(timers.c.instance_id == instance.id))
+        conn.execute(_DELETE_TIMER, {"instance_id": instance.id})
         session.expunge(instance.timer)
     elif had_timer:
         write_row(session, InstanceTimer, instance.id, {"due_at": due})
     elif due is not None:
-        conn.execute(insert(timers).values(instance_id=instance.id, due_at=due))
+        conn.execute(_INSERT_TIMER, {"instance_id": instance.id, "due_at": due})
     if had_timer or due is not None:
         session.expire(instance, ["timer"])
 
@@ -406,10 +431,7 @@ def _lock_task(session: Session, actor: User, task_id: int) -> tuple[HumanTask, 
     transaction it waited for, but may return the task row as it was before; the restored state
     is therefore the authority: a task completed meanwhile is no longer READY there (409).
     """
-    row = session.execute(
-        select(HumanTask, ProcessInstance).join(ProcessInstance, HumanTask.instance_id == ProcessInstance.id)
-        .where(HumanTask.id == task_id).with_for_update(of=ProcessInstance)
-        .execution_options(populate_existing=True)).first()
+    row = session.execute(_LOCK_TASK, {"task_id": task_id}).first()
     if row is None or not holds(actor, row[0].role, row[0].org_unit):
         raise NotFound(f"找不到任务 {task_id}")
     return row[0], row[1]

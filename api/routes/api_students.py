@@ -3,8 +3,9 @@ from typing import Any
 from fastapi import APIRouter, Query
 
 from api.deps import CurrentUser, DbSession
-from api.schemas import student_read
+from api.schemas import history_read, student_read
 from registry import students
+from registry.access import may_see_full_id
 from registry.code_tables import load_code_tables
 from registry.errors import NotFound
 
@@ -22,6 +23,14 @@ def list_students(session: DbSession, user: CurrentUser, q: str | None = Query(N
 @router.get("/students/{student_id}")
 def get_student(student_id: int, session: DbSession, user: CurrentUser) -> dict[str, Any]:
     return student_read(students.get_student(session, actor=user, student_id=student_id), user)
+
+
+@router.get("/students/{student_id}/history")
+def student_history(student_id: int, session: DbSession, user: CurrentUser) -> dict[str, Any]:
+    student = students.get_student(session, actor=user, student_id=student_id)
+    entries = students.history(session, student=student)
+    mask = not may_see_full_id(user, student.school)
+    return {"items": [history_read(e, mask=mask) for e in entries], "total": len(entries)}
 
 
 @router.get("/code-tables/{name}")

@@ -9,9 +9,11 @@ from fastapi.responses import RedirectResponse, Response
 from api.deps import DbSession, csrf_ok, csrf_token, optional_user
 from api.html_forms import fields_of, fill, parse_posted
 from api.templating import templates
-from registry import students, workflows
+from registry import schools, students, workflows
 from registry.audit import record
+from registry.code_tables import load_code_tables
 from registry.errors import PermissionDenied, RuleViolation
+from registry.rules.school import SCHOOL_LABELS
 from registry.users import User, authenticate
 
 router = APIRouter(include_in_schema=False)
@@ -217,3 +219,24 @@ def student_page(request: Request, student_id: int, session: DbSession, user: Pa
     student = students.get_student(session, actor=checked, student_id=student_id)
     return _render(request, "student.html", {"user": checked, "student": students.to_read(student, actor=checked),
                                              "submitted": request.query_params.get("submitted")})
+
+
+@router.get("/schools")
+def schools_page(request: Request, session: DbSession, user: PageUser, q: str = "") -> Response:
+    checked = _require_user(request, user)
+    if isinstance(checked, Response):
+        return checked
+    rows, total = schools.list_schools(session, actor=checked, q=q or None, limit=500)
+    return _render(request, "schools.html", {"user": checked, "schools": rows, "total": total, "q": q,
+                                             "codes": load_code_tables()})
+
+
+@router.get("/schools/{code}")
+def school_page(request: Request, code: str, session: DbSession, user: PageUser) -> Response:
+    checked = _require_user(request, user)
+    if isinstance(checked, Response):
+        return checked
+    school = schools.get_school(session, actor=checked, code=code)
+    return _render(request, "school.html", {"user": checked, "school": school.fields(), "labels": SCHOOL_LABELS,
+                                            "codes": load_code_tables(),
+                                            "history": schools.school_history(session, actor=checked, code=code)})

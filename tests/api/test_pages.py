@@ -37,7 +37,7 @@ def student_form(data: dict, csrf: str) -> dict[str, str]:
 
 
 def test_pages_redirect_to_login_when_not_signed_in(client: TestClient) -> None:
-    for path in ("/", "/tasks", "/students", "/students/new"):
+    for path in ("/", "/tasks", "/students", "/students/new", "/schools", "/schools/2152019901"):
         response = client.get(path, follow_redirects=False)
         assert response.status_code == 303 and response.headers["location"].startswith("/login"), path
 
@@ -116,3 +116,12 @@ def test_task_form_posted_without_csrf_changes_nothing(client: TestClient) -> No
     response = client.post(task_url, data={"decision": "approve"})
     assert response.status_code == 403
     assert "校长审核" in client.get("/tasks").text
+
+
+def test_school_pages_show_the_record_and_its_history_in_chinese(client: TestClient) -> None:
+    login(client, "township1")
+    listing = client.get("/schools")
+    assert listing.status_code == 200 and "城关镇中心小学" in listing.text and "新场乡中心小学" not in listing.text
+    page = client.get("/schools/2152019901")
+    assert "办学类型" in page.text and "211 小学" in page.text and "建立学校信息" in page.text
+    assert client.get("/schools/2152019903").status_code == 404

@@ -1,0 +1,69 @@
+"""School records (Art. 11): scoped reads, county-only edits with history, and the student timeline."""
+
+from fastapi.testclient import TestClient
+
+from tests.api.conftest import token
+from tests.factories import student_data
+
+
+def test_schools_are_listed_within_the_callers_scope(client: TestClient) -> None:
+    county = client.get("/api/schools", headers=token(client, "reviewer")).json()
+    assert county["total"] == 4
+    township = client.get("/api/schools", headers=token(client, "township1")).json()
+    assert sorted(s["code"] for s in township["items"]) == ["2152019901", "2152019902"]
+    own = client.get("/api/schools", headers=token(client, "registrar1")).json()
+    assert [s["code"] for s in own["items"]] == ["2152019901"]
+    record = own["items"][0]
+    assert record["name"] == "城关镇中心小学" and record["school_type"] == "211" and record["subsidy_rate"] == "5.00"
+    assert set(record) >= {"code", "name", "sponsor_type", "urban_rural", "school_type", "subsidy_rate",
+                           "meal_model", "address", "postcode", "phone", "fax", "email", "website",
+                           "principal_name", "principal_phone", "principal_mobile"}
+
+
+def test_a_school_outside_the_scope_is_404(client: TestClient) -> None:
+    response = client.get("/api/schools/2152019903", headers=token(client, "registrar1"))
+    assert response.status_code == 404 and response.json()["code"] == "not_found"
+
+
+def test_county_admin_edits_a_school_and_the_history_shows_before_and_after(client: TestClient) -> None:
+    admin = token(client, "admin")
+    response = client.patch("/api/schools/2152019903", headers=admin, params={"reason": "换了校长"},
+                            json={"principal_name": "李新", "principal_mobile": "13912345678", "meal_model": "4"})
+    assert response.status_code == 200, response.text
+    assert response.json()["principal_name"] == "李新" and response.json()["meal_model"] == "4"
+    history = client.get("/api/schools/2152019903/history", headers=admin).json()["items"]
+    change = history[-1]
+    assert change["action"] == "school.update" and change["actor"] == "admin" and change["reason"] == "换了校长"
+    assert change["before"] == {"principal_name": "校长3", "principal_mobile": "13800000003", "meal_model": "1"}
+    assert change["after"] == {"principal_name": "李新", "principal_mobile": "13912345678", "meal_model": "4"}
+
+
+def test_bad_school_values_are_refused_naming_each_field_and_change_nothing(client: TestClient) -> None:
+    admin = token(client, "admin")
+    response = client.patch("/api/schools/2152019901", headers=admin,
+                            json={"postcode": "12", "meal_model": "9", "phone": "abc", "colour": "red"})
+    assert response.status_code == 422
+    assert {d["field"] for d in response.json()["details"]} == {"postcode", "meal_model", "phone", "colour"}
+    assert client.get("/api/schools/2152019901", headers=admin).json()["postcode"] == "556000"
+    code_change = client.patch("/api/schools/2152019901", headers=admin, json={"code": "2152019999"})
+    assert code_change.status_code == 422
+
+
+def test_only_the_county_admin_may_edit_a_school(client: TestClient) -> None:
+    for username in ("registrar1", "principal1", "reviewer"):
+        response = client.patch("/api/schools/2152019901", headers=token(client, username), json={"fax": ""})
+        assert response.status_code == 403, username
+
+
+def test_student_history_is_a_timeline_with_ids_masked_for_those_who_may_not_see_them(client: TestClient) -> None:
+    registrar = token(client, "registrar1")
+    data = student_data()
+    instance = client.post("/api/processes/student_intake/instances", headers=registrar,
+                           json={"data": {"student": data}}).json()
+    student_id = instance["subject"]["id"]
+    own = client.get(f"/api/students/{student_id}/history", headers=registrar).json()["items"]
+    assert own[0]["action"] == "student.register" and own[0]["actor"] == "registrar1"
+    assert own[0]["after"]["id_number"] == data["id_number"]
+    masked = client.get(f"/api/students/{student_id}/history", headers=token(client, "township1")).json()["items"]
+    assert masked[0]["after"]["id_number"] != data["id_number"] and "*" in masked[0]["after"]["id_number"]
+    assert client.get(f"/api/students/{student_id}/history", headers=token(client, "registrar2")).status_code == 404
