@@ -1,12 +1,15 @@
 """JSON shapes of the API (DESIGN.md "Contracts")."""
 
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
 
 from registry.access import mask_id_number
 from registry.audit import AuditEntry
 from registry.rules.findings import Finding
+from registry.settings import get_settings
 from registry.students import Student, to_read
 from registry.users import User
 from registry.workflows import HumanTask, ProcessInstance
@@ -18,6 +21,11 @@ class StrictBody(BaseModel):
 
 class DataBody(StrictBody):
     data: dict[str, Any] = {}
+
+
+def local_today() -> date:
+    """Today where the county is: a date rule (到期即锁, future birth dates) follows the local calendar."""
+    return datetime.now(ZoneInfo(get_settings().display_timezone)).date()
 
 
 def findings(items: list[Finding]) -> list[dict[str, str]]:

@@ -56,7 +56,8 @@ def _check_duplicates(ctx: ServiceContext, params: dict[str, Any]) -> Any:
 
 
 def _activate_student(ctx: ServiceContext, params: dict[str, Any]) -> Any:
-    students.activate(ctx.session, student_id=int(params["student_id"]), actor=ctx.actor, instance_id=ctx.instance_id)
+    students.activate(ctx.session, student_id=int(params["student_id"]), actor=ctx.actor, now=ctx.now,
+                      instance_id=ctx.instance_id)
     return "active"
 
 

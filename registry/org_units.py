@@ -67,3 +67,9 @@ def get_org_unit(session: Session, *, code: str) -> OrgUnit:
 def county_path_of(unit: OrgUnit) -> str:
     """The path prefix of the county above `unit`: the first step of its path, no query needed."""
     return "/" + unit.path.strip("/").split("/")[0] + "/"
+
+
+def county_of(session: Session, unit: OrgUnit) -> OrgUnit:
+    county = session.get(OrgUnit, int(unit.path.strip("/").split("/")[0]))
+    assert county is not None, unit.path
+    return county

@@ -8,15 +8,16 @@ from sqlalchemy import ForeignKey, Index, String, Text, func, insert, or_, selec
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, selectinload
 
-from registry.access import mask_id_number, may_see_full_id, scope_clause, sees
+from registry.access import holds, mask_id_number, may_see_full_id, scope_clause, sees
 from registry.audit import AuditEntry, record
 from registry.code_tables import load_code_tables
+from registry.county_policy import key_field_lock_date, policy_of
 from registry.db import Base, UTCDateTime, utcnow, write_row
-from registry.errors import Conflict, InvalidTransition, NotFound, RuleViolation
-from registry.org_units import OrgKind, OrgUnit, county_path_of, find_org_unit
+from registry.errors import Conflict, InvalidTransition, NotFound, PermissionDenied, RuleViolation
+from registry.org_units import OrgKind, OrgUnit, county_of, county_path_of, find_org_unit
 from registry.rules.findings import Finding
 from registry.rules.student import check_student, normalise_student
-from registry.users import User
+from registry.users import Role, User
 
 
 class StudentStatus(StrEnum):
@@ -50,6 +51,11 @@ STUDENT_FIELDS = (
     "address", "guardian_name", "guardian_phone", "file_card_no", "student_number",
     "student_number_aux", "national_student_number",
 )
+# Art. 14 到期即锁: after the county's lock date these change only through key_field_change.
+KEY_FIELDS = ("name", "sex", "birth_date", "id_type", "id_number")
+# These change who is subsidised or how much (school, months, 一补): a process with county approval
+# decides them (Art. 14, 15), never a direct edit.
+PROCESS_FIELDS = ("school_code", "enrolled_month", "boarding_mode", "boarding_allowance")
 # An ID number counts twice only where the record is live.
 LIVE_STATUSES = (StudentStatus.pending, StudentStatus.active)
 
@@ -202,6 +208,63 @@ def revise(session: Session, *, actor: User | None, student_id: int, data: dict[
     return warnings
 
 
+def key_fields_lock_date(session: Session, student: Student) -> date | None:
+    return key_field_lock_date(policy_of(session, county_of(session, student.school)), student.confirmed_at)
+
+
+def update_student(session: Session, *, actor: User, student_id: int, changes: dict[str, Any], today: date,
+                   reason: str | None = None) -> list[Finding]:
+    """A registrar's direct correction of an active record; key fields only until they lock."""
+    student = get_student(session, actor=actor, student_id=student_id)
+    if not holds(actor, Role.school_registrar, student.school):
+        raise PermissionDenied("只有本校学籍管理员可以修改学生信息")
+    if student.status == StudentStatus.pending:
+        raise InvalidTransition("待审核的学生请在录入流程的“退回修改”任务中修改")
+    if student.status != StudentStatus.active:
+        raise InvalidTransition(f"{STATUS_LABELS[StudentStatus(student.status)]}的学生信息不能直接修改")
+    unknown = [k for k in changes if k not in STUDENT_FIELDS and k != "school_code"]
+    if unknown:
+        raise RuleViolation("未知字段：" + "、".join(unknown),
+                            details=[{"field": k, "message": f"{k}：不是学生信息的字段"} for k in unknown])
+    current = student.fields()
+    changed = {k: v for k, v in changes.items() if v != current.get(k)}
+    guarded = [k for k in changed if k in PROCESS_FIELDS]
+    if guarded:
+        raise Conflict("学校、入学年月、就读方式和享受一补的变更影响受益人数，须经学籍异动或转学流程报县审批后更改（办法第十四、十五条）",
+                       details=[{"field": k, "message": "须通过流程变更"} for k in guarded])
+    lock = key_fields_lock_date(session, student)
+    locked = [k for k in changed if k in KEY_FIELDS]
+    if locked and lock is not None and today >= lock:
+        raise Conflict(f"关键信息已于 {lock.isoformat()} 锁定（到期即锁），请由监护人申请，通过关键信息变更流程"
+                       f"（key_field_change）报县审批后更改",
+                       details=[{"field": k, "message": "已锁定"} for k in locked])
+    clean, warnings = validate_student({**current, **changes}, today=today)
+    if "id_number" in changed or "student_number_aux" in changed:
+        _refuse_live_duplicate(session, student, clean)
+    before = {k: current[k] for k in changed}
+    _assign(student, clean)
+    try:
+        session.flush()
+    except IntegrityError as err:
+        raise Conflict("身份证件号在县内已有在籍记录", details=[{"field": "id_number", "message": "重复"}]) from err
+    after = {k: v for k, v in student.fields().items() if k in changed}
+    record(session, actor=actor, action="student.update", object_type="student", object_id=student.id,
+           org_unit_id=student.school_id, before=before, after=after, reason=reason)
+    return warnings
+
+
+def _refuse_live_duplicate(session: Session, student: Student, clean: dict[str, Any]) -> None:
+    county_path = county_path_of(student.school)
+    other = session.scalar(
+        select(Student.id).join(OrgUnit, Student.school_id == OrgUnit.id).where(
+            Student.id != student.id, Student.id_number == clean["id_number"],
+            func.coalesce(Student.student_number_aux, "") == (clean.get("student_number_aux") or ""),
+            Student.status.in_(LIVE_STATUSES), OrgUnit.path.startswith(county_path)).limit(1))
+    if other is not None:
+        raise Conflict(f"身份证件号 {mask_id_number(clean['id_number'])} 在县内已有学籍记录，一人一号（办法第七条）",
+                       details=[{"field": "id_number", "message": "县内重复"}])
+
+
 def check_duplicates(session: Session, *, student_id: int) -> dict[str, Any]:
     """Art. 7 一人一号，全县联网: the same ID live at any school of the county is a conflict.
 
@@ -225,7 +288,8 @@ def check_duplicates(session: Session, *, student_id: int) -> dict[str, Any]:
     return {"conflict": bool(rows), "matches": list(rows)}
 
 
-def activate(session: Session, *, student_id: int, actor: User | None, instance_id: int | None = None) -> None:
+def activate(session: Session, *, student_id: int, actor: User | None, now: datetime,
+             instance_id: int | None = None) -> None:
     """确认入库: the record becomes active and its first enrolment period opens at the enrolment month."""
     conn = session.connection()
     row = conn.execute(select(Student.id_number, Student.student_number_aux, Student.school_id,
@@ -242,7 +306,7 @@ def activate(session: Session, *, student_id: int, actor: User | None, instance_
     if already_active is not None:
         raise refusal
     try:
-        write_row(session, Student, student_id, {"status": StudentStatus.active, "confirmed_at": utcnow()})
+        write_row(session, Student, student_id, {"status": StudentStatus.active, "confirmed_at": now})
     except IntegrityError as err:
         raise refusal from err  # two confirmations of one ID raced past the check; the index stopped this one
     conn.execute(insert(EnrolmentPeriod.__table__).values(student_id=student_id, school_id=row.school_id,

@@ -1,12 +1,16 @@
 """Plain functions that build test data."""
 
-from datetime import date
-from typing import Any
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from registry.rules.id_number import check_digit
 from registry.users import User, find_user
+
+if TYPE_CHECKING:
+    from registry.students import Student
 
 SCHOOL_1 = "2152019901"
 SCHOOL_2 = "2152019902"
@@ -44,3 +48,22 @@ def user(session: Session, username: str) -> User:
     found = find_user(session, username=username)
     assert found is not None, username
     return found
+
+
+def admit(session: Session, *, now: datetime | None = None, **overrides: Any) -> "Student":
+    """A student taken through student_intake to 在籍 (registrar1 → principal1 → reviewer)."""
+    from registry import workflows
+    from registry.students import Student
+    from registry.workflows import HumanTask, TaskStatus
+
+    instance, _ = workflows.start_process(session, actor=user(session, "registrar1"), process_id="student_intake",
+                                          data={"student": student_data(**overrides)}, now=now)
+    for username in ("principal1", "reviewer"):
+        task = session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id,
+                                                       HumanTask.status == TaskStatus.open)).one()
+        workflows.complete_task(session, actor=user(session, username), task_id=task.id,
+                                data={"decision": "approve"}, now=now)
+    student = session.get(Student, instance.subject_id)
+    assert student is not None
+    session.refresh(student)
+    return student

@@ -1,13 +1,15 @@
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Body, Query
 
 from api.deps import CurrentUser, DbSession
-from api.schemas import history_read, student_read
+from api.schemas import findings, history_read, local_today, student_read
+from registry import county_policy as county_policy_service
 from registry import students
 from registry.access import may_see_full_id
 from registry.code_tables import load_code_tables
 from registry.errors import NotFound
+from registry.org_units import OrgUnit, county_of
 
 router = APIRouter(prefix="/api", tags=["students"])
 
@@ -22,7 +24,48 @@ def list_students(session: DbSession, user: CurrentUser, q: str | None = Query(N
 
 @router.get("/students/{student_id}")
 def get_student(student_id: int, session: DbSession, user: CurrentUser) -> dict[str, Any]:
-    return student_read(students.get_student(session, actor=user, student_id=student_id), user)
+    student = students.get_student(session, actor=user, student_id=student_id)
+    lock = students.key_fields_lock_date(session, student)
+    return {**student_read(student, user), "key_fields_lock_date": lock.isoformat() if lock else None}
+
+
+@router.patch("/students/{student_id}")
+def update_student(student_id: int, session: DbSession, user: CurrentUser,
+                   changes: Annotated[dict[str, Any], Body(examples=[{"class_name": "四年级（2）班"}])],
+                   reason: str | None = Query(None, max_length=200)) -> dict[str, Any]:
+    warnings = students.update_student(session, actor=user, student_id=student_id, changes=changes,
+                                       today=local_today(), reason=reason)
+    session.commit()
+    return {**student_read(students.get_student(session, actor=user, student_id=student_id), user),
+            "warnings": findings(warnings)}
+
+
+@router.get("/county-policy")
+def county_policy(session: DbSession, user: CurrentUser) -> dict[str, Any]:
+    return policy_read(county_policy_service.policy_of(session, caller_county(session, user)))
+
+
+@router.patch("/county-policy")
+def update_county_policy(session: DbSession, user: CurrentUser,
+                         changes: Annotated[dict[str, Any], Body(examples=[{"key_field_grace_days": 30}])]
+                         ) -> dict[str, Any]:
+    policy = county_policy_service.update_policy(session, actor=user, county=caller_county(session, user),
+                                                 changes=changes)
+    session.commit()
+    return policy_read(policy)
+
+
+def policy_read(policy: county_policy_service.CountyPolicy) -> dict[str, Any]:
+    return {"key_field_grace_days": policy.key_field_grace_days,
+            "key_field_lock_dates": dict(policy.key_field_lock_dates or {})}
+
+
+def caller_county(session: DbSession, user: CurrentUser) -> OrgUnit:
+    return county_of(session, user.grants[0].org_unit) if user.grants else _no_county()
+
+
+def _no_county() -> OrgUnit:
+    raise NotFound("您没有任何机构的权限")
 
 
 @router.get("/students/{student_id}/history")

@@ -67,3 +67,43 @@ def test_student_history_is_a_timeline_with_ids_masked_for_those_who_may_not_see
     masked = client.get(f"/api/students/{student_id}/history", headers=token(client, "township1")).json()["items"]
     assert masked[0]["after"]["id_number"] != data["id_number"] and "*" in masked[0]["after"]["id_number"]
     assert client.get(f"/api/students/{student_id}/history", headers=token(client, "registrar2")).status_code == 404
+
+
+def admitted(client: TestClient) -> int:
+    registrar, principal, reviewer = (token(client, u) for u in ("registrar1", "principal1", "reviewer"))
+    instance = client.post("/api/processes/student_intake/instances", headers=registrar,
+                           json={"data": {"student": student_data()}}).json()
+    for auth in (principal, reviewer):
+        task = [t for t in client.get("/api/tasks", headers=auth).json()["items"]
+                if t["instance_id"] == instance["id"]][0]
+        assert client.post(f"/api/tasks/{task['id']}/complete", headers=auth,
+                           json={"data": {"decision": "approve"}}).status_code == 200
+    return instance["subject"]["id"]
+
+
+def test_patch_student_corrects_before_the_lock_and_refuses_process_fields(client: TestClient) -> None:
+    student_id = admitted(client)
+    registrar = token(client, "registrar1")
+    shown = client.get(f"/api/students/{student_id}", headers=registrar).json()
+    assert shown["key_fields_lock_date"] is not None
+    response = client.patch(f"/api/students/{student_id}", headers=registrar, params={"reason": "录入笔误"},
+                            json={"name": "张晓明", "class_name": "三年级（2）班"})
+    assert response.status_code == 200, response.text
+    assert response.json()["name"] == "张晓明"
+    refused = client.patch(f"/api/students/{student_id}", headers=registrar, json={"boarding_mode": "2"})
+    assert refused.status_code == 409 and refused.json()["details"][0]["field"] == "boarding_mode"
+    assert client.patch(f"/api/students/{student_id}", headers=token(client, "registrar2"),
+                        json={"class_name": "x"}).status_code == 404
+
+
+def test_county_policy_read_and_set_by_the_county_admin(client: TestClient) -> None:
+    admin = token(client, "admin")
+    assert client.get("/api/county-policy", headers=admin).json() == {"key_field_grace_days": 30,
+                                                                      "key_field_lock_dates": {}}
+    response = client.patch("/api/county-policy", headers=admin,
+                            json={"key_field_lock_dates": {"2026": "2026-10-31"}})
+    assert response.status_code == 200 and response.json()["key_field_lock_dates"] == {"2026": "2026-10-31"}
+    assert client.patch("/api/county-policy", headers=token(client, "registrar1"),
+                        json={"key_field_grace_days": 5}).status_code == 403
+    bad = client.patch("/api/county-policy", headers=admin, json={"key_field_grace_days": "soon"})
+    assert bad.status_code == 422 and bad.json()["details"][0]["field"] == "key_field_grace_days"
