@@ -2,7 +2,7 @@
 
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, String, select
+from sqlalchemy import ForeignKey, String, bindparam, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from registry.db import Base
@@ -53,8 +53,11 @@ def create_org_unit(
     return unit
 
 
+_UNIT_BY_CODE = select(OrgUnit).where(OrgUnit.code == bindparam("code"))
+
+
 def find_org_unit(session: Session, *, code: str) -> OrgUnit | None:
-    return session.scalars(select(OrgUnit).where(OrgUnit.code == code)).one_or_none()
+    return session.scalars(_UNIT_BY_CODE, {"code": code}).one_or_none()
 
 
 def get_org_unit(session: Session, *, code: str) -> OrgUnit:

@@ -4,7 +4,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, func, insert, or_, select
+from sqlalchemy import ForeignKey, Index, String, Text, bindparam, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, selectinload
 
@@ -265,26 +265,31 @@ def _refuse_live_duplicate(session: Session, student: Student, clean: dict[str, 
                        details=[{"field": "id_number", "message": "县内重复"}])
 
 
+# Built once: the duplicate check runs on every intake and transfer.
+_LIVE_SAME_ID = (
+    select(Student.id).join(OrgUnit, Student.school_id == OrgUnit.id)
+    .where(Student.id != bindparam("student_id"), Student.id_number == bindparam("id_number"),
+           func.coalesce(Student.student_number_aux, "") == bindparam("aux"),
+           Student.status.in_(LIVE_STATUSES), OrgUnit.path.startswith(bindparam("county_path")))
+    .order_by(Student.id))
+_STUDENT_FOR_ACTIVATION = (select(Student.id_number, Student.student_number_aux, Student.school_id,
+                                  Student.enrolled_month, Student.status)
+                           .where(Student.id == bindparam("student_id")).with_for_update())
+_ACTIVE_SAME_ID = (select(Student.id).where(Student.id_number == bindparam("id_number"),
+                                            Student.status == StudentStatus.active,
+                                            func.coalesce(Student.student_number_aux, "") == bindparam("aux"))
+                   .limit(1))
+
+
 def check_duplicates(session: Session, *, student_id: int) -> dict[str, Any]:
     """Art. 7 一人一号，全县联网: the same ID live at any school of the county is a conflict.
 
     Siblings registered under a guardian's ID (学籍主号) are told apart by 学籍辅号.
     """
     student = get_student_unscoped(session, student_id)
-    county_path = county_path_of(student.school)
-    aux = func.coalesce(Student.student_number_aux, "")
-    rows = session.scalars(
-        select(Student.id)
-        .join(OrgUnit, Student.school_id == OrgUnit.id)
-        .where(
-            Student.id != student.id,
-            Student.id_number == student.id_number,
-            aux == (student.student_number_aux or ""),
-            Student.status.in_(LIVE_STATUSES),
-            OrgUnit.path.startswith(county_path),
-        )
-        .order_by(Student.id)
-    ).all()
+    rows = session.connection().execute(_LIVE_SAME_ID, {
+        "student_id": student.id, "id_number": student.id_number, "aux": student.student_number_aux or "",
+        "county_path": county_path_of(student.school)}).scalars().all()
     return {"conflict": bool(rows), "matches": list(rows)}
 
 
@@ -292,17 +297,14 @@ def activate(session: Session, *, student_id: int, actor: User | None, now: date
              instance_id: int | None = None) -> None:
     """确认入库: the record becomes active and its first enrolment period opens at the enrolment month."""
     conn = session.connection()
-    row = conn.execute(select(Student.id_number, Student.student_number_aux, Student.school_id,
-                              Student.enrolled_month, Student.status)
-                       .where(Student.id == student_id).with_for_update()).first()
+    row = conn.execute(_STUDENT_FOR_ACTIVATION, {"student_id": student_id}).first()
     if row is None or row.status != StudentStatus.pending:
         raise InvalidTransition("只能确认待审核的学生")
     refusal = Conflict(f"身份证件号 {mask_id_number(row.id_number)} 已有在籍学生，不能重复入库",
                        details=[{"field": "id_number", "message": "县内已有在籍记录"}])
     # Art. 7: never a second active record for one ID; the unique index backs this up against races.
-    already_active = conn.execute(select(Student.id).where(
-        Student.id_number == row.id_number, Student.status == StudentStatus.active,
-        func.coalesce(Student.student_number_aux, "") == (row.student_number_aux or "")).limit(1)).first()
+    already_active = conn.execute(_ACTIVE_SAME_ID, {"id_number": row.id_number,
+                                                    "aux": row.student_number_aux or ""}).first()
     if already_active is not None:
         raise refusal
     try:

