@@ -22,7 +22,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from engine.definitions import Definition, UserTaskInfo
 from engine.errors import EngineError, TaskNotReady
-from engine.forms import check_submission
+from engine.forms import Submission, check_submission
 from engine.scripting import ScriptEngine, Services, element_id
 from engine.serializer import dump_state, restore_state
 from engine.task_data import plain_json
@@ -100,12 +100,16 @@ def ready_tasks(workflow: DefinedWorkflow) -> list[ReadyTask]:
 
 
 def complete_task(
-    workflow: DefinedWorkflow, guid: str, data: dict, *, services: Services, now: datetime
+    workflow: DefinedWorkflow, guid: str, data: dict, *, services: Services, now: datetime,
+    checked: Submission | None = None,
 ) -> None:
-    """Complete a READY user task with the payload the user submitted (see `engine.forms` for its shape)."""
+    """Complete a READY user task with the payload the user submitted (see `engine.forms` for its shape).
+
+    `checked` is what `engine.forms.submission` returned for this same payload: the check is not repeated.
+    """
     task = _ready_human_task(workflow, guid)
     info = _task_info(workflow, task)
-    submission = check_submission(
+    submission = checked or check_submission(
         task_id=info.id, form_name=info.form, action=info.action, forms=workflow.definition.forms, payload=data
     )
     moment = _utc(now)

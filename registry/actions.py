@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from registry import students
 from registry.errors import RuleViolation
-from registry.forms import validate_form
+from registry.forms import validate_form, wrapped
 from registry.org_units import OrgUnit
 from registry.rules.findings import Finding
 from registry.users import User
@@ -95,8 +95,7 @@ TASK_ACTIONS: dict[str, Callable[[ServiceContext, dict[str, Any], dict[str, Any]
 
 def _start_student_intake(session: Session, *, actor: User, data: dict[str, Any], forms: dict[str, dict],
                           today: date) -> StartPlan:
-    validate_form({"type": "object", "properties": {"student": forms["student"]}, "required": ["student"],
-                   "additionalProperties": False}, data)
+    validate_form(wrapped("student", forms["student"]), data)
     student, warnings = students.register_pending(session, actor=actor, data=data["student"], today=today)
     return StartPlan(subject=student, subject_type="student", subject_id=student.id, subject_label=student.name,
                      org_unit=student.school, role="school_registrar", data={"student_id": student.id},

@@ -60,14 +60,31 @@ def _message(error: ValidationError) -> str:
 
 
 # Building a validator costs more than using it; forms live as long as their cached process version.
+# Keyed by the schema object (kept alive by the entry); bounded, since a caller may pass fresh dicts.
+_CACHE_LIMIT = 512
 _validators: dict[int, tuple[dict[str, Any], Draft202012Validator]] = {}
+_wrappers: dict[tuple[int, str], tuple[dict[str, Any], dict[str, Any]]] = {}
 
 
 def _validator(schema: dict[str, Any]) -> Draft202012Validator:
     cached = _validators.get(id(schema))
     if cached is None or cached[0] is not schema:
+        if len(_validators) >= _CACHE_LIMIT:
+            _validators.clear()
         cached = (schema, Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER))
         _validators[id(schema)] = cached
+    return cached[1]
+
+
+def wrapped(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """`{name: <schema>}` as a schema of its own, built once per form (start data wraps the student form)."""
+    cached = _wrappers.get((id(schema), name))
+    if cached is None or cached[0] is not schema:
+        if len(_wrappers) >= _CACHE_LIMIT:
+            _wrappers.clear()
+        cached = (schema, {"type": "object", "properties": {name: schema}, "required": [name],
+                           "additionalProperties": False})
+        _wrappers[(id(schema), name)] = cached
     return cached[1]
 
 

@@ -25,7 +25,8 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.orm import Mapped, Session, joinedload, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Session, joinedload, mapped_column, object_session, relationship
+from sqlalchemy.orm.util import identity_key
 
 from engine import definitions as engine_definitions
 from engine import forms as engine_forms
@@ -95,10 +96,8 @@ class ProcessInstance(Base):
     # Optimistic lock: a stale write (two units of work on one instance) fails instead of winning.
     version_id: Mapped[int] = mapped_column(default=1)
 
-    version: Mapped[ProcessVersion] = relationship(lazy="joined")
+    version: Mapped[ProcessVersion] = relationship()
     org_unit: Mapped[OrgUnit] = relationship()
-    # Read with the instance (the lock statement too), saving a query per unit of work; written by _save.
-    timer: Mapped["InstanceTimer | None"] = relationship(lazy="joined", viewonly=True)
 
     __mapper_args__ = {"version_id_col": version_id}
 
@@ -156,6 +155,18 @@ def definition_of(version: ProcessVersion) -> engine_definitions.Definition:
     if cached is None:
         cached = engine_definitions.load_definition(version.bpmn.encode("utf-8"), version.forms)
         _definitions[version.sha256] = cached
+    return cached
+
+
+# And by version row, per database: an instance then needs no join to find its spec.
+_definitions_by_row: dict[tuple[str, int], engine_definitions.Definition] = {}
+
+
+def definition_of_instance(session: Session, instance: "ProcessInstance") -> engine_definitions.Definition:
+    key = (str(session.get_bind().engine.url), instance.process_version_id)
+    cached = _definitions_by_row.get(key)
+    if cached is None:
+        cached = _definitions_by_row[key] = definition_of(instance.version)
     return cached
 
 
@@ -265,6 +276,8 @@ _FLAG_OVERDUE = (update(HumanTask.__table__).where(HumanTask.id.in_(bindparam("i
 _INSERT_TASK = insert(HumanTask.__table__)
 _INSERT_TIMER = insert(InstanceTimer.__table__)
 _DELETE_TIMER = delete(InstanceTimer.__table__).where(InstanceTimer.instance_id == bindparam("instance_id"))
+_MOVE_TIMER = (update(InstanceTimer.__table__).where(InstanceTimer.instance_id == bindparam("timer_instance"))
+               .values(due_at=bindparam("new_due_at")))
 _LOCK_TASK = (select(HumanTask, ProcessInstance).join(ProcessInstance, HumanTask.instance_id == ProcessInstance.id)
               .where(HumanTask.id == bindparam("task_id")).with_for_update(of=ProcessInstance)
               .execution_options(populate_existing=True))
@@ -277,7 +290,7 @@ def _save(session: Session, instance: ProcessInstance, workflow: Any, ctx: Servi
     its largest cost (bench/RESULTS.md). The instance's version_id guards against a lost update.
     """
     conn = session.connection()
-    definition = definition_of(instance.version)
+    definition = definition_of_instance(session, instance)
     values: dict[str, Any] = {"state": json.dumps(runtime.dump(workflow), ensure_ascii=False, separators=(",", ":")),
                               "version_id": instance.version_id + 1}
     if ctx.subject_label:
@@ -313,16 +326,14 @@ def _save(session: Session, instance: ProcessInstance, workflow: Any, ctx: Servi
         conn.execute(_INSERT_TASK, new_rows)
 
     due = runtime.next_timer_due(workflow)
-    had_timer = not ctx.new_instance and instance.timer is not None
-    if had_timer and due is None:
-        conn.execute(_DELETE_TIMER, {"instance_id": instance.id})
-        session.expunge(instance.timer)
-    elif had_timer:
-        write_row(session, InstanceTimer, instance.id, {"due_at": due})
-    elif due is not None:
+    if due is None:
+        if not ctx.new_instance:
+            conn.execute(_DELETE_TIMER, {"instance_id": instance.id})
+    elif ctx.new_instance or not conn.execute(_MOVE_TIMER, {"timer_instance": instance.id, "new_due_at": due}).rowcount:
         conn.execute(_INSERT_TIMER, {"instance_id": instance.id, "due_at": due})
-    if had_timer or due is not None:
-        session.expire(instance, ["timer"])
+    stale = session.identity_map.get(identity_key(InstanceTimer, instance.id))
+    if stale is not None:
+        session.expunge(stale)
 
 
 def _engine_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -350,7 +361,7 @@ def start_process(session: Session, *, actor: User, process_id: str, data: dict[
     instance = ProcessInstance(process_version_id=version.id, version=version, process_id=process_id,
                                subject_type=plan.subject_type, subject_id=plan.subject_id,
                                subject_label=plan.subject_label, org_unit_id=plan.org_unit.id,
-                               org_unit=plan.org_unit, started_by_id=actor.id, started_at=now, timer=None)
+                               org_unit=plan.org_unit, started_by_id=actor.id, started_at=now)
     session.add(instance)
     session.flush()
     ctx = ServiceContext(session=session, actor=actor, instance_id=instance.id, now=now, warnings=plan.warnings,
@@ -401,13 +412,13 @@ def complete_task(session: Session, *, actor: User, task_id: int, data: dict[str
         raise InvalidTransition("任务已完成或已取消，不能再次办理")
     if task.claimed_by_id not in (None, actor.id):
         raise Conflict("任务已被他人认领")
-    definition = definition_of(instance.version)
-    form = _form_of(definition, task.task_id)
-    if form is not None:
-        validate_form(form, data)  # Chinese messages naming each field, before the engine's own check
+    definition = definition_of_instance(session, instance)
     try:
         submission = engine_forms.submission(definition, task.task_id, data)
     except FormDataError as err:
+        form = _form_of(definition, task.task_id)
+        if form is not None:
+            validate_form(form, data)  # the same check again, for Chinese messages naming each field
         raise RuleViolation(err.message, details=[{"field": e["path"].strip("/").replace("/", "."),
                                                    "message": e["message"]} for e in err.errors]) from err
     ctx = ServiceContext(session=session, actor=actor, instance_id=instance.id, now=now)
@@ -415,7 +426,8 @@ def complete_task(session: Session, *, actor: User, task_id: int, data: dict[str
     task_data = _task_data(workflow, task.task_guid)  # raises 409 when the state says it is done
     if submission.action:
         TASK_ACTIONS[submission.action](ctx, task_data, submission.action_input or {})
-    _engine_call(runtime.complete_task, workflow, task.task_guid, data, services=_services(ctx), now=now)
+    _engine_call(runtime.complete_task, workflow, task.task_guid, data, services=_services(ctx), now=now,
+                 checked=submission)
     write_row(session, HumanTask, task.id, {
         "status": TaskStatus.completed, "completed_by_id": actor.id, "completed_at": now,
         "claimed_by_id": task.claimed_by_id or actor.id, "outcome": data.get("decision") or "submitted",
@@ -452,10 +464,9 @@ def advance_instance(session: Session, *, instance_id: int, now: datetime | None
     now = now or utcnow()
     instance = _lock(session, instance_id)
     if instance.status != InstanceStatus.running:
-        if instance.timer is not None:
-            session.delete(instance.timer)
+        session.connection().execute(_DELETE_TIMER, {"instance_id": instance.id})
         return instance
-    definition = definition_of(instance.version)
+    definition = definition_of_instance(session, instance)
     ctx = ServiceContext(session=session, actor=None, instance_id=instance.id, now=now)
     workflow = runtime.restore(definition, json.loads(instance.state), services=_services(ctx))
     _engine_call(runtime.advance, workflow, services=_services(ctx), now=now)
@@ -504,7 +515,7 @@ def get_task(session: Session, *, actor: User, task_id: int) -> HumanTask:
 
 
 def task_form(session: Session, task: HumanTask) -> dict[str, Any] | None:
-    return _form_of(definition_of(task.instance.version), task.task_id)
+    return _form_of(definition_of_instance(session, task.instance), task.task_id)
 
 
 def task_actions(form: dict[str, Any] | None) -> list[dict[str, str]]:
@@ -516,7 +527,8 @@ def _ready_data(task: HumanTask) -> dict[str, Any]:
     if task.status != TaskStatus.open:
         return {}
     instance = task.instance
-    workflow = runtime.restore(definition_of(instance.version), json.loads(instance.state), services={})
+    workflow = runtime.restore(definition_of_instance(object_session(task), instance), json.loads(instance.state),
+                               services={})
     return _task_data(workflow, task.task_guid)
 
 
@@ -529,7 +541,7 @@ def task_instructions(session: Session, task: HumanTask) -> str:
     """The BPMN's instructions for this task, rendered in the sandbox with the task's data."""
     if task.status != TaskStatus.open:
         return ""
-    return render_instructions(definition_of(task.instance.version), task.task_id, _ready_data(task))
+    return render_instructions(definition_of_instance(session, task.instance), task.task_id, _ready_data(task))
 
 
 def get_instance(session: Session, *, actor: User, instance_id: int) -> ProcessInstance:
