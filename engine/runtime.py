@@ -6,7 +6,6 @@ the workflow object may be half-advanced: discard it (roll back) instead of dump
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -93,10 +92,16 @@ def ready_tasks(workflow: DefinedWorkflow) -> list[ReadyTask]:
                 form=info.form,
                 due=info.due,
                 action=info.action,
-                data=copy.deepcopy(task.data),
+                # A copy of the top level: callers read it; nested values are plain JSON they must not change.
+                data=dict(task.data),
             )
         )
     return found
+
+
+def ready_task_data(workflow: DefinedWorkflow, guid: str) -> dict:
+    """The data of one READY user task, without walking the whole task tree; raises TaskNotReady."""
+    return dict(_ready_human_task(workflow, guid).data)
 
 
 def complete_task(

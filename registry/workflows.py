@@ -453,10 +453,10 @@ def _lock_task(session: Session, actor: User, task_id: int) -> tuple[HumanTask, 
 
 
 def _task_data(workflow: Any, guid: str) -> dict[str, Any]:
-    for ready in runtime.ready_tasks(workflow):
-        if ready.guid == guid:
-            return ready.data
-    raise InvalidTransition("任务已完成或不可办理")
+    try:
+        return runtime.ready_task_data(workflow, guid)
+    except TaskNotReady as err:
+        raise InvalidTransition("任务已完成或不可办理") from err
 
 
 def advance_instance(session: Session, *, instance_id: int, now: datetime | None = None) -> ProcessInstance:
