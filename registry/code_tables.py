@@ -12,7 +12,11 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-_COLUMNS = ("code", "label", "alias_of")
+_COLUMNS = ("code", "label", "alias_of", "replaced_by")
+# A county's file of these tables replaces the shipped one instead of adding to it: GB/T 2260 is
+# revised every year, and a county that drops in the current official list must not collide with
+# the copy shipped with the release.
+_REPLACEABLE = frozenset({"area"})
 _TABLE_NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 
@@ -31,6 +35,7 @@ class _Row:
     code: str | None  # None on an alias row
     label: str
     alias_of: str | None
+    replaced_by: str | None  # a former code (still on old records and ID numbers): its current code
     origin: str  # "file:line", for error messages
     national: bool
 
@@ -45,7 +50,7 @@ def _parse(text: str, origin: str, *, national: bool) -> list[_Row]:
     reader = csv.reader(io.StringIO(text))
     header = [h.strip() for h in next(reader, [])]
     if header[:2] != ["code", "label"] or any(h not in _COLUMNS for h in header):
-        raise CodeTableError(f"{origin}：表头应为 code,label 或 code,label,alias_of，实为 {','.join(header)}")
+        raise CodeTableError(f"{origin}：表头应为 code,label 或 code,label,alias_of[,replaced_by]，实为 {','.join(header)}")
     rows = []
     for line_no, values in enumerate(reader, start=2):
         if not any(v.strip() for v in values):
@@ -55,12 +60,15 @@ def _parse(text: str, origin: str, *, national: bool) -> list[_Row]:
         # Trailing empty cells may be missing altogether: a short row is fine.
         cells = dict(zip(header, (v.strip() for v in values), strict=False))
         code, label, alias_of = cells.get("code", ""), cells.get("label", ""), cells.get("alias_of", "")
+        replaced_by = cells.get("replaced_by", "")
         where = f"{origin}:{line_no}"
         if not label:
             raise CodeTableError(f"{where}：缺少名称（label）")
         if bool(code) == bool(alias_of):
             raise CodeTableError(f"{where}：一行要么有代码（code），要么是别名（alias_of），不能两者都有或都没有")
-        rows.append(_Row(code or None, label, alias_of or None, where, national))
+        if replaced_by and not code:
+            raise CodeTableError(f"{where}：停用代码行（replaced_by）必须有自己的代码（code）")
+        rows.append(_Row(code or None, label, alias_of or None, replaced_by or None, where, national))
     return rows
 
 
@@ -89,7 +97,8 @@ def _national_rows() -> dict[str, tuple[_Row, ...]]:
 class _Table:
     def __init__(self, name: str, rows: list[_Row]) -> None:
         self.items: list[CodeItem] = []
-        self.labels: dict[str, str] = {}
+        self.labels: dict[str, str] = {}  # every code, current and former
+        self.replaced_by: dict[str, str] = {}
         self.by_label: dict[str, str] = {}
         origins: dict[str, _Row] = {}
         for row in rows:
@@ -98,14 +107,24 @@ class _Table:
             if row.code in origins:
                 raise CodeTableError(self._clash(name, "代码", row.code, origins[row.code], row))
             origins[row.code] = row
-            self.items.append(CodeItem(row.code, row.label))
             self.labels[row.code] = row.label
+            if row.replaced_by is None:
+                self.items.append(CodeItem(row.code, row.label))
+            else:
+                self.replaced_by[row.code] = row.replaced_by
+        for code, current in self.replaced_by.items():
+            # One step, to a code in use: a chain (522423 → 520522 → 520581) is written out to its end.
+            if current not in self.labels or current in self.replaced_by:
+                raise CodeTableError(f"{origins[code].origin}：停用代码 {code} 的现行代码 {current} "
+                                     f"不是代码表 {name} 中的现行代码")
         label_origins: dict[str, _Row] = {}
         for row in rows:
             target = row.code if row.code is not None else row.alias_of
             assert target is not None  # _parse guarantees one of the two
             if target not in self.labels:
                 raise CodeTableError(f"{row.origin}：别名“{row.label}”指向的代码 {target} 不在代码表 {name} 中")
+            # A former code's label, like an alias, resolves to the code to store today.
+            target = self.replaced_by.get(target, target)
             key = _label_key(row.label)
             if key in label_origins:
                 raise CodeTableError(self._clash(name, "名称", row.label, label_origins[key], row))
@@ -134,21 +153,30 @@ class CodeTables:
                 if not _TABLE_NAME.fullmatch(path.stem):
                     raise CodeTableError(f"{path}：代码表文件名只能用小写字母、数字和下划线，如 ethnicity.csv")
                 rows = _parse(_read_text(path), str(path), national=False)
-                merged.setdefault(path.stem, []).extend(rows)
+                if path.stem in _REPLACEABLE:
+                    merged[path.stem] = rows
+                else:
+                    merged.setdefault(path.stem, []).extend(rows)
         self._tables = {name: _Table(name, rows) for name, rows in merged.items()}
 
     def names(self) -> list[str]:
         return sorted(self._tables)
 
     def table(self, name: str) -> list[CodeItem]:
-        """The selectable rows in file order (national first, then local); aliases are not offered."""
+        """The selectable rows in file order (national first, then local); aliases and former codes
+        are not offered."""
         return list(self._get(name).items)
 
     def label(self, name: str, code: str) -> str | None:
         return self._get(name).labels.get(code)
 
     def contains(self, name: str, code: str | None) -> bool:
+        """True for current and former codes alike: old records and ID numbers carry former ones."""
         return code is not None and code in self._get(name).labels
+
+    def replacement(self, name: str, code: str) -> str | None:
+        """The current code for a former one (522401 → 520502); None for a current or unknown code."""
+        return self._get(name).replaced_by.get(code)
 
     def resolve_label(self, name: str, label_or_alias: str) -> str | None:
         """The code for a label or legacy alias (毛难族 → 36); None when the table has no such label."""

@@ -58,7 +58,7 @@ CODE_FIELDS = ("sex", "id_type", "ethnicity", "enrolment_mode", "boarding_mode",
 
 RESIDENT_ID = "1"  # id_type 居民身份证
 DAY_STUDENT = "1"  # boarding_mode 走读
-AREA_TABLE = "area"  # GB/T 2260; not shipped nationally, a county may supply it
+AREA_TABLE = "area"  # GB/T 2260: Guizhou shipped (registry/codes/area.csv); a county may replace it
 
 _TEXT_FIELDS = (
     "name", "former_name", "birth_date", "id_number", "hukou_area", "hukou_address", "school_code",
@@ -177,8 +177,14 @@ def check_student(data: Mapping[str, Any], *, today: date, codes: CodeTables) ->
     if _present(s, "hukou_area", skip):
         if not _AREA_CODE.fullmatch(s["hukou_area"]):
             out.append(_error("hukou_area", "format", "应为 6 位行政区划代码"))
-        elif AREA_TABLE in codes.names() and not codes.contains(AREA_TABLE, s["hukou_area"]):
-            out.append(_warning("hukou_area", "unknown_area", f"{s['hukou_area']} 不在行政区划代码表中，请核对"))
+        elif (table := _unknown_area(codes, s["hukou_area"])) is not None:
+            out.append(_warning("hukou_area", "unknown_area", f"{s['hukou_area']} 不在{table}中，请核对"))
+        elif (current := _current_area(codes, s["hukou_area"])) is not None:
+            # 户籍所在地 is where the 户口 is now, so unlike an ID number it should carry today's code.
+            former = codes.label(AREA_TABLE, s["hukou_area"])
+            now = codes.label(AREA_TABLE, current)
+            out.append(_warning("hukou_area", "former_area",
+                                f"{s['hukou_area']} {former}已撤销或更名，现行代码为 {current} {now}，请核对"))
 
     if _present(s, "school_code", skip) and not _SCHOOL_CODE.fullmatch(s["school_code"]):
         out.append(_error("school_code", "format", "应为 10 位数字的学校标识码"))
@@ -234,10 +240,29 @@ def _check_id_number(s: dict[str, Any], skip: set[str], codes: CodeTables, out: 
     except InvalidIdNumber as exc:
         out.append(_error("id_number", exc.code, exc.detail))
         return None
-    # Never an error: abolished counties' codes stay on old IDs, and late 户口 registration is common.
-    if AREA_TABLE in codes.names() and not codes.contains(AREA_TABLE, parsed.area):
-        out.append(_warning("id_number", "unknown_area", f"地区码 {parsed.area} 不在行政区划代码表中，请核对"))
+    # Never an error: abolished counties' codes stay on old IDs (so former codes are fine here), and
+    # late 户口 registration is common.
+    if (table := _unknown_area(codes, parsed.area)) is not None:
+        out.append(_warning("id_number", "unknown_area", f"地区码 {parsed.area} 不在{table}中，请核对"))
     return parsed
+
+
+def _unknown_area(codes: CodeTables, area: str) -> str | None:
+    """The table an unknown area code should have been in ("贵州省行政区划代码表"), or None when
+    there is nothing to say: the code is known, or it belongs to a province the table does not
+    cover. The shipped table covers Guizhou only, and a migrant child (随迁子女) from another
+    province is no data error."""
+    if AREA_TABLE not in codes.names() or codes.contains(AREA_TABLE, area):
+        return None
+    province = area[:2]
+    if not any(item.code.startswith(province) for item in codes.table(AREA_TABLE)):
+        return None
+    name = codes.label(AREA_TABLE, f"{province}0000")
+    return f"{name}行政区划代码表" if name is not None else "行政区划代码表"
+
+
+def _current_area(codes: CodeTables, area: str) -> str | None:
+    return codes.replacement(AREA_TABLE, area) if AREA_TABLE in codes.names() else None
 
 
 def _check_grade(s: dict[str, Any], skip: set[str], out: list[Finding]) -> int | None:

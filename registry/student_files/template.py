@@ -70,7 +70,9 @@ def build_template(codes: CodeTables | None = None) -> bytes:
             for offset, choice in enumerate(choices, start=2):
                 lists.cell(row=offset, column=list_column, value=choice)
             source = f"{quote_sheetname(CODES_SHEET)}!${list_letter}$2:${list_letter}${len(choices) + 1}"
-            _dropdown(sheet, source, cells, f"请从下拉列表选择{column.label}")
+            # 户籍所在地 lists Guizhou only; a migrant child's code from elsewhere is valid, so only warn.
+            strict = column.code_table != "area"
+            _dropdown(sheet, source, cells, f"请从下拉列表选择{column.label}", strict=strict)
         elif column.kind is CellKind.flag:
             _dropdown(sheet, '"是,否"', cells, f"{column.label}请选择“是”或“否”")
         elif column.kind is CellKind.grade:
@@ -85,9 +87,10 @@ def build_template(codes: CodeTables | None = None) -> bytes:
     return out.getvalue()
 
 
-def _dropdown(sheet: Worksheet, formula: str, cells: str, message: str) -> None:
+def _dropdown(sheet: Worksheet, formula: str, cells: str, message: str, *, strict: bool = True) -> None:
     validation = DataValidation(type="list", formula1=formula, allow_blank=True, showDropDown=False,
-                                showErrorMessage=True, errorTitle="填写的值不在列表中", error=message)
+                                showErrorMessage=True, errorTitle="填写的值不在列表中", error=message,
+                                errorStyle="stop" if strict else "warning")
     validation.add(cells)
     sheet.add_data_validation(validation)
 
