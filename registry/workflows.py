@@ -42,7 +42,7 @@ from registry.errors import Conflict, DomainError, InvalidTransition, NotFound, 
 from registry.forms import choices, validate_form
 from registry.org_units import OrgUnit
 from registry.rules.findings import Finding
-from registry.users import Role, User
+from registry.users import ROLE_LABELS, Role, User
 
 
 class InstanceStatus(StrEnum):
@@ -357,7 +357,7 @@ def start_process(session: Session, *, actor: User, process_id: str, data: dict[
     definition = definition_of(version)
     plan = starter_for(process_id)(session, actor=actor, data=data, forms=definition.forms, today=now.date())
     if not holds(actor, plan.role, plan.org_unit):
-        raise PermissionDenied(f"只有{plan.org_unit.name}的学籍管理员可以发起此流程")
+        raise PermissionDenied(f"只有{plan.org_unit.name}的{ROLE_LABELS[Role(plan.role)]}可以发起此流程")
     instance = ProcessInstance(process_version_id=version.id, version=version, process_id=process_id,
                                subject_type=plan.subject_type, subject_id=plan.subject_id,
                                subject_label=plan.subject_label, org_unit_id=plan.org_unit.id,
