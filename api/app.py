@@ -19,6 +19,7 @@ from api.routes import api_auth, api_processes, api_schools, api_students, api_t
 from api.templating import templates
 from registry.db import make_engine, make_sessionmaker
 from registry.errors import Conflict, DomainError
+from registry.file_store import local_file_store
 from registry.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None, sessions: sessionmaker[Session]
     app.state.settings = settings
     app.state.secret = settings.session_secret()
     app.state.sessions = sessions or make_sessionmaker(make_engine(settings.db_url))
+    app.state.files = local_file_store(settings)
     app.add_middleware(SessionMiddleware, secret_key=app.state.secret, session_cookie="mealroll_session",
                        max_age=settings.token_max_age_seconds, same_site="lax",
                        https_only=settings.env == "production")

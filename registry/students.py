@@ -14,9 +14,12 @@ from registry.code_tables import load_code_tables
 from registry.county_policy import key_field_lock_date, policy_of
 from registry.db import Base, UTCDateTime, utcnow, write_row
 from registry.errors import Conflict, InvalidTransition, NotFound, PermissionDenied, RuleViolation
+from registry.file_store import FileStore
 from registry.org_units import OrgKind, OrgUnit, county_of, county_path_of, find_org_unit
+from registry.photos import accept_photo
 from registry.rules.findings import Finding
 from registry.rules.student import check_student, normalise_student
+from registry.student_files import build_export
 from registry.users import Role, User
 
 
@@ -56,6 +59,7 @@ KEY_FIELDS = ("name", "sex", "birth_date", "id_type", "id_number")
 # These change who is subsidised or how much (school, months, 一补): a process with county approval
 # decides them (Art. 14, 15), never a direct edit.
 PROCESS_FIELDS = ("school_code", "enrolled_month", "boarding_mode", "boarding_allowance")
+EXPORT_LIMIT = 100_000
 # An ID number counts twice only where the record is live.
 LIVE_STATUSES = (StudentStatus.pending, StudentStatus.active)
 
@@ -96,6 +100,9 @@ class Student(Base):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     void_reason: Mapped[str | None] = mapped_column(Text)
+    # 学生照片 (Art. 10): keys in the file store, the stored image and its thumbnail.
+    photo_key: Mapped[str | None] = mapped_column(String(64))
+    photo_thumb_key: Mapped[str | None] = mapped_column(String(64))
 
     school: Mapped[OrgUnit] = relationship(lazy="joined")
     periods: Mapped[list["EnrolmentPeriod"]] = relationship(
@@ -360,6 +367,46 @@ def search(session: Session, *, actor: User, q: str | None = None, status: str |
     return list(rows), total
 
 
+def set_photo(session: Session, *, actor: User, student_id: int, data: bytes, store: FileStore) -> Student:
+    """The registrar uploads 学生照片; the stored copy is re-encoded without metadata (photos.accept_photo)."""
+    student = get_student(session, actor=actor, student_id=student_id)
+    if not holds(actor, Role.school_registrar, student.school):
+        raise PermissionDenied("只有本校学籍管理员可以上传学生照片")
+    if student.status not in LIVE_STATUSES:
+        raise InvalidTransition(f"{STATUS_LABELS[StudentStatus(student.status)]}的学生不能更换照片")
+    photo = accept_photo(data)
+    image = store.put(photo.image, content_type=photo.content_type)
+    thumb = store.put(photo.thumbnail, content_type=photo.content_type)
+    before = {"photo_key": student.photo_key}
+    student.photo_key, student.photo_thumb_key = image.key, thumb.key
+    record(session, actor=actor, action="student.photo", object_type="student", object_id=student.id,
+           org_unit_id=student.school_id, before=before,
+           after={"photo_key": image.key, "width": photo.width, "height": photo.height})
+    return student
+
+
+def photo_of(session: Session, *, actor: User, student_id: int, thumbnail: bool, store: FileStore) -> bytes:
+    student = get_student(session, actor=actor, student_id=student_id)
+    key = student.photo_thumb_key if thumbnail else student.photo_key
+    if key is None:
+        raise NotFound("该学生还没有照片")
+    return store.open(key)
+
+
+def export(session: Session, *, actor: User, q: str | None = None, status: str | None = None) -> tuple[bytes, int]:
+    """Any list the caller may see, as XLSX; IDs masked unless every row's school lets them see IDs in full."""
+    rows, total = search(session, actor=actor, q=q, status=status, limit=EXPORT_LIMIT)
+    if total > EXPORT_LIMIT:
+        raise RuleViolation(f"一次最多导出 {EXPORT_LIMIT} 人，请缩小查询范围",
+                            details=[{"field": "q", "message": "结果过多"}])
+    mask = not all(may_see_full_id(actor, s.school) for s in rows)
+    data = build_export([s.fields() for s in rows], mask_id=mask)
+    # Art. 24: every copy of student data that leaves the screen is on record.
+    record(session, actor=actor, action="student.export", object_type="student_list", object_id=None,
+           after={"q": q, "status": status, "rows": total, "masked": mask})
+    return data, total
+
+
 def history(session: Session, *, student: Student) -> list[AuditEntry]:
     """Every recorded change of one student, oldest first: the timeline of the record."""
     return list(session.scalars(select(AuditEntry).where(AuditEntry.object_type == "student",
@@ -372,6 +419,7 @@ def to_read(student: Student, *, actor: User) -> dict[str, Any]:
            **student.fields(),
            "school": student.school.as_ref(),
            "confirmed_at": student.confirmed_at.isoformat() if student.confirmed_at else None,
+           "has_photo": student.photo_key is not None,
            "enrolment_periods": [
                {"school_code": p.school.code, "from_month": p.from_month, "to_month": p.to_month}
                for p in student.periods

@@ -1,6 +1,7 @@
 from typing import Annotated, Any
+from urllib.parse import quote
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Query, Request, Response, UploadFile
 
 from api.deps import CurrentUser, DbSession
 from api.schemas import findings, history_read, local_today, student_read
@@ -10,8 +11,11 @@ from registry.access import may_see_full_id
 from registry.code_tables import load_code_tables
 from registry.errors import NotFound
 from registry.org_units import OrgUnit, county_of
+from registry.photos import MAX_BYTES as MAX_PHOTO_BYTES
 
 router = APIRouter(prefix="/api", tags=["students"])
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 @router.get("/students")
@@ -20,6 +24,15 @@ def list_students(session: DbSession, user: CurrentUser, q: str | None = Query(N
                   offset: int = Query(0, ge=0)) -> dict[str, Any]:
     rows, total = students.search(session, actor=user, q=q, status=status, limit=limit, offset=offset)
     return {"items": [student_read(s, user) for s in rows], "total": total}
+
+
+@router.get("/students/export.xlsx")
+def export_students(session: DbSession, user: CurrentUser, q: str | None = Query(None, max_length=50),
+                    status: str | None = Query(None, max_length=20)) -> Response:
+    data, total = students.export(session, actor=user, q=q, status=status)
+    session.commit()
+    return Response(data, media_type=XLSX, headers={
+        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(f'学生名单-{total}人.xlsx')}"})
 
 
 @router.get("/students/{student_id}")
@@ -66,6 +79,27 @@ def caller_county(session: DbSession, user: CurrentUser) -> OrgUnit:
 
 def _no_county() -> OrgUnit:
     raise NotFound("您没有任何机构的权限")
+
+
+@router.put("/students/{student_id}/photo")
+def upload_photo(student_id: int, request: Request, session: DbSession, user: CurrentUser,
+                 photo: UploadFile) -> dict[str, Any]:
+    # Read one byte past the limit: enough to refuse an oversize upload without holding all of it.
+    # A plain def: decoding the image is CPU work, and FastAPI runs it off the event loop.
+    data = photo.file.read(MAX_PHOTO_BYTES + 1)
+    student = students.set_photo(session, actor=user, student_id=student_id, data=data,
+                                 store=request.app.state.files)
+    session.commit()
+    return {"id": student.id, "photo": f"/api/students/{student.id}/photo",
+            "thumbnail": f"/api/students/{student.id}/photo?thumbnail=true"}
+
+
+@router.get("/students/{student_id}/photo")
+def get_photo(student_id: int, request: Request, session: DbSession, user: CurrentUser,
+              thumbnail: bool = False) -> Response:
+    data = students.photo_of(session, actor=user, student_id=student_id, thumbnail=thumbnail,
+                             store=request.app.state.files)
+    return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"})
 
 
 @router.get("/students/{student_id}/history")

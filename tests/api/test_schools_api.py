@@ -107,3 +107,69 @@ def test_county_policy_read_and_set_by_the_county_admin(client: TestClient) -> N
                         json={"key_field_grace_days": 5}).status_code == 403
     bad = client.patch("/api/county-policy", headers=admin, json={"key_field_grace_days": "soon"})
     assert bad.status_code == 422 and bad.json()["details"][0]["field"] == "key_field_grace_days"
+
+
+def jpeg(width: int = 295, height: int = 413) -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 120, 80)).save(out, format="JPEG")
+    return out.getvalue()
+
+
+def test_registrar_uploads_a_photo_that_others_in_scope_can_view(client: TestClient) -> None:
+    registrar = token(client, "registrar1")
+    student_id = client.post("/api/processes/student_intake/instances", headers=registrar,
+                             json={"data": {"student": student_data()}}).json()["subject"]["id"]
+    assert client.get(f"/api/students/{student_id}/photo", headers=registrar).status_code == 404
+    response = client.put(f"/api/students/{student_id}/photo", headers=registrar,
+                          files={"photo": ("照片.png", jpeg(), "image/png")})
+    assert response.status_code == 200, response.text
+    full = client.get(f"/api/students/{student_id}/photo", headers=token(client, "reviewer"))
+    thumb = client.get(f"/api/students/{student_id}/photo", params={"thumbnail": "true"}, headers=registrar)
+    assert full.headers["content-type"] == "image/jpeg" and full.content[:3] == b"\xff\xd8\xff"
+    assert len(thumb.content) < len(full.content)
+    assert client.get(f"/api/students/{student_id}/photo", headers=token(client, "registrar2")).status_code == 404
+    history = client.get(f"/api/students/{student_id}/history", headers=registrar).json()["items"]
+    assert history[-1]["action"] == "student.photo"
+
+
+def test_a_photo_that_is_not_an_image_is_refused_in_chinese(client: TestClient) -> None:
+    registrar = token(client, "registrar1")
+    student_id = client.post("/api/processes/student_intake/instances", headers=registrar,
+                             json={"data": {"student": student_data()}}).json()["subject"]["id"]
+    response = client.put(f"/api/students/{student_id}/photo", headers=registrar,
+                          files={"photo": ("photo.jpg", b"%PDF-1.4 not a photo", "image/jpeg")})
+    assert response.status_code == 422
+    assert response.json()["details"][0]["field"] == "photo" and "学生照片" in response.json()["message"]
+    assert client.put(f"/api/students/{student_id}/photo", headers=token(client, "principal1"),
+                      files={"photo": ("p.jpg", jpeg(), "image/jpeg")}).status_code == 403
+
+
+def test_export_masks_ids_for_roles_that_may_not_see_them_and_is_audited(client: TestClient, session) -> None:  # type: ignore[no-untyped-def]
+    import io
+
+    from openpyxl import load_workbook
+
+    registrar = token(client, "registrar1")
+    data = student_data(name="导出测试")
+    client.post("/api/processes/student_intake/instances", headers=registrar, json={"data": {"student": data}})
+
+    def id_cells(auth: dict[str, str]) -> list[str]:
+        response = client.get("/api/students/export.xlsx", headers=auth, params={"q": "导出测试"})
+        assert response.status_code == 200, response.text
+        sheet = load_workbook(io.BytesIO(response.content)).active
+        return [str(cell.value) for row in sheet.iter_rows() for cell in row
+                if cell.value and str(cell.value).startswith("520102")]
+
+    assert id_cells(registrar) == [data["id_number"]]
+    masked = id_cells(token(client, "township1"))
+    assert masked and masked[0] != data["id_number"] and "*" in masked[0]
+    from sqlalchemy import select
+
+    from registry.audit import AuditEntry
+
+    exports = session.scalars(select(AuditEntry).where(AuditEntry.action == "student.export")).all()
+    assert [(e.after["rows"], e.after["masked"]) for e in exports] == [(1, False), (1, True)]
