@@ -187,6 +187,7 @@ def register_pending(session: Session, *, actor: User, data: dict[str, Any], tod
     """Art. 13: the school enters the student; the record stays pending until the county confirms it."""
     clean, warnings = validate_student(data, today=today)
     school = _school_for(session, actor, clean["school_code"])
+    warnings += _near_duplicates(session, clean, school)
     student = Student(school_id=school.id, school=school, created_by_id=actor.id, status=StudentStatus.pending)
     _assign(student, clean)
     session.add(student)
@@ -194,6 +195,26 @@ def register_pending(session: Session, *, actor: User, data: dict[str, Any], tod
     record(session, actor=actor, action="student.register", object_type="student", object_id=student.id,
            org_unit_id=school.id, after=student.fields())
     return student, warnings
+
+
+_SAME_PERSON_OTHER_ID = (
+    select(Student.id, OrgUnit.name).join(OrgUnit, Student.school_id == OrgUnit.id)
+    .where(Student.name == bindparam("name"), Student.birth_date == bindparam("birth_date"),
+           Student.sex == bindparam("sex"), Student.id_number != bindparam("id_number"),
+           Student.status.in_(LIVE_STATUSES), OrgUnit.path.startswith(bindparam("county_path")))
+    .limit(5))
+
+
+def _near_duplicates(session: Session, clean: dict[str, Any], school: OrgUnit) -> list[Finding]:
+    """Same name, birth date and sex under another ID: possibly one child twice (a warning, never a refusal)."""
+    rows = session.connection().execute(_SAME_PERSON_OTHER_ID, {
+        "name": clean["name"], "birth_date": date.fromisoformat(clean["birth_date"]), "sex": clean["sex"],
+        "id_number": clean["id_number"], "county_path": county_path_of(school)}).all()
+    if not rows:
+        return []
+    places = "、".join(sorted({row.name for row in rows}))
+    return [Finding(field="id_number", code="near_duplicate", severity="warning",
+                    message=f"身份证件号：县内{places}已有同名、同出生日期、同性别但证件号不同的学生，请核对是否为同一人")]
 
 
 def revise(session: Session, *, actor: User | None, student_id: int, data: dict[str, Any], today: date,
@@ -352,8 +373,16 @@ def get_student(session: Session, *, actor: User, student_id: int) -> Student:
 
 
 def search(session: Session, *, actor: User, q: str | None = None, status: str | None = None,
+           school_code: str | None = None, grade: int | None = None, class_name: str | None = None,
            limit: int = 50, offset: int = 0) -> tuple[list[Student], int]:
+    """Students in the caller's scope: by name, ID number or 学籍号, and by school, grade, class, status."""
     query = select(Student).join(OrgUnit, Student.school_id == OrgUnit.id).where(scope_clause(actor, OrgUnit.path))
+    if school_code:
+        query = query.where(OrgUnit.code == school_code)
+    if grade is not None:
+        query = query.where(Student.grade == grade)
+    if class_name:
+        query = query.where(Student.class_name == class_name)
     if q:
         term = q.strip()
         query = query.where(or_(Student.name.contains(term, autoescape=True),
@@ -393,17 +422,17 @@ def photo_of(session: Session, *, actor: User, student_id: int, thumbnail: bool,
     return store.open(key)
 
 
-def export(session: Session, *, actor: User, q: str | None = None, status: str | None = None) -> tuple[bytes, int]:
+def export(session: Session, *, actor: User, limit: int = EXPORT_LIMIT, **filters: Any) -> tuple[bytes, int]:
     """Any list the caller may see, as XLSX; IDs masked unless every row's school lets them see IDs in full."""
-    rows, total = search(session, actor=actor, q=q, status=status, limit=EXPORT_LIMIT)
-    if total > EXPORT_LIMIT:
-        raise RuleViolation(f"一次最多导出 {EXPORT_LIMIT} 人，请缩小查询范围",
+    rows, total = search(session, actor=actor, limit=limit, **filters)
+    if total > limit:
+        raise RuleViolation(f"一次最多导出 {limit} 人，请缩小查询范围",
                             details=[{"field": "q", "message": "结果过多"}])
     mask = not all(may_see_full_id(actor, s.school) for s in rows)
     data = build_export([s.fields() for s in rows], mask_id=mask)
     # Art. 24: every copy of student data that leaves the screen is on record.
     record(session, actor=actor, action="student.export", object_type="student_list", object_id=None,
-           after={"q": q, "status": status, "rows": total, "masked": mask})
+           after={"filters": {k: v for k, v in filters.items() if v is not None}, "rows": total, "masked": mask})
     return data, total
 
 

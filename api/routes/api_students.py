@@ -20,16 +20,21 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 @router.get("/students")
 def list_students(session: DbSession, user: CurrentUser, q: str | None = Query(None, max_length=50),
-                  status: str | None = Query(None, max_length=20), limit: int = Query(50, ge=1, le=500),
-                  offset: int = Query(0, ge=0)) -> dict[str, Any]:
-    rows, total = students.search(session, actor=user, q=q, status=status, limit=limit, offset=offset)
+                  status: str | None = Query(None, max_length=20), school_code: str | None = Query(None, max_length=10),
+                  grade: int | None = Query(None, ge=1, le=9), class_name: str | None = Query(None, max_length=40),
+                  limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0)) -> dict[str, Any]:
+    rows, total = students.search(session, actor=user, q=q, status=status, school_code=school_code, grade=grade,
+                                  class_name=class_name, limit=limit, offset=offset)
     return {"items": [student_read(s, user) for s in rows], "total": total}
 
 
 @router.get("/students/export.xlsx")
 def export_students(session: DbSession, user: CurrentUser, q: str | None = Query(None, max_length=50),
-                    status: str | None = Query(None, max_length=20)) -> Response:
-    data, total = students.export(session, actor=user, q=q, status=status)
+                    status: str | None = Query(None, max_length=20),
+                    school_code: str | None = Query(None, max_length=10), grade: int | None = Query(None, ge=1, le=9),
+                    class_name: str | None = Query(None, max_length=40)) -> Response:
+    data, total = students.export(session, actor=user, q=q, status=status, school_code=school_code, grade=grade,
+                                  class_name=class_name)
     session.commit()
     return Response(data, media_type=XLSX, headers={
         "Content-Disposition": f"attachment; filename*=UTF-8''{quote(f'学生名单-{total}人.xlsx')}"})

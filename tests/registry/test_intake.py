@@ -1,6 +1,6 @@
 """student_intake through the service layer on a real database."""
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -201,3 +201,24 @@ def test_overdue_timer_flags_the_county_task_and_leaves_it_open(session: Session
     # Firing again changes nothing.
     workflows.advance_instance(session, instance_id=instance.id, now=due + timedelta(days=1))
     assert open_task(session, instance.id).id == confirm.id
+
+
+def test_same_name_birth_date_and_sex_under_another_id_is_a_warning_not_a_refusal(session: Session) -> None:
+    start(session, seq=141)
+    # The same child re-entered with a different (e.g. mistyped) ID number: flagged, still accepted.
+    _, warnings = workflows.start_process(session, actor=user(session, "registrar2"), process_id="student_intake",
+                                          data={"student": student_data(seq=143, school_code=SCHOOL_2)})
+    near = [w for w in warnings if w.code == "near_duplicate"]
+    assert len(near) == 1 and near[0].severity == "warning" and "城关镇中心小学" in near[0].message
+
+
+def test_search_filters_by_school_grade_class_and_status(session: Session) -> None:
+    start(session, seq=151, grade=3, class_name="三年级（1）班")
+    start(session, seq=153, birth=date(2016, 3, 14), grade=4, class_name="四年级（2）班")
+    reviewer = user(session, "reviewer")
+    by_grade, total = students.search(session, actor=reviewer, grade=4, school_code="2152019901")
+    assert total == 1 and by_grade[0].class_name == "四年级（2）班"
+    _, in_class = students.search(session, actor=reviewer, class_name="三年级（1）班", status="pending")
+    assert in_class == 1
+    _, elsewhere = students.search(session, actor=reviewer, school_code=SCHOOL_2)
+    assert elsewhere == 0
