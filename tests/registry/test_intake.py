@@ -213,12 +213,13 @@ def test_same_name_birth_date_and_sex_under_another_id_is_a_warning_not_a_refusa
 
 
 def test_search_filters_by_school_grade_class_and_status(session: Session) -> None:
-    start(session, seq=151, grade=3, class_name="三年级（1）班")
-    start(session, seq=153, birth=date(2016, 3, 14), grade=4, class_name="四年级（2）班")
+    # Other tests commit students of their own: every search here also names these two.
+    start(session, seq=151, name="筛选甲", grade=3, class_name="三年级（1）班")
+    start(session, seq=153, name="筛选乙", birth=date(2016, 3, 14), grade=4, class_name="四年级（2）班")
     reviewer = user(session, "reviewer")
-    by_grade, total = students.search(session, actor=reviewer, grade=4, school_code="2152019901")
-    assert total == 1 and by_grade[0].class_name == "四年级（2）班"
-    _, in_class = students.search(session, actor=reviewer, class_name="三年级（1）班", status="pending")
-    assert in_class == 1
-    _, elsewhere = students.search(session, actor=reviewer, school_code=SCHOOL_2)
+    by_grade, total = students.search(session, actor=reviewer, q="筛选", grade=4, school_code="2152019901")
+    assert total == 1 and by_grade[0].name == "筛选乙"
+    in_class, total = students.search(session, actor=reviewer, q="筛选", class_name="三年级（1）班", status="pending")
+    assert total == 1 and in_class[0].name == "筛选甲"
+    _, elsewhere = students.search(session, actor=reviewer, q="筛选", school_code=SCHOOL_2)
     assert elsewhere == 0
