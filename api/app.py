@@ -3,6 +3,7 @@
 import logging
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -40,7 +41,7 @@ def _error(request: Request, status: int, code: str, message: str, details: Any 
         return JSONResponse({"code": code, "message": message, "details": details}, status_code=status,
                             headers=headers)
     if status == 401:
-        return Response(status_code=303, headers={"Location": f"/login?next={request.url.path}"})
+        return Response(status_code=303, headers={"Location": f"/login?next={quote(request.url.path)}"})
     return templates.TemplateResponse(request, "error.html", {"status": status, "message": message,
                                                                "details": details}, status_code=status)
 

@@ -1,12 +1,11 @@
 """Server-rendered pages (zh-CN): login, home, task inbox and task page, students, new-student intake."""
 
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from api.deps import DbSession, csrf_ok, csrf_token, optional_user
+from api.deps import DbSession, NotAuthenticated, csrf_ok, csrf_token, optional_user
 from api.html_forms import fields_of, fill, parse_posted
 from api.templating import templates
 from registry import schools, students, workflows
@@ -19,13 +18,14 @@ from registry.users import User, authenticate
 router = APIRouter(include_in_schema=False)
 
 
-def _require_user(request: Request, user: User | None) -> User | Response:
+def page_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
+    # Not signed in: the 401 handler sends a page request to /login?next=… (api/app.py).
     if user is None:
-        return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
+        raise NotAuthenticated()
     return user
 
 
-PageUser = Annotated[User | None, Depends(optional_user)]
+PageUser = Annotated[User, Depends(page_user)]
 
 
 def _render(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> Response:
@@ -75,22 +75,16 @@ def logout(request: Request, csrf: Annotated[str, Form(alias="csrf_token")] = ""
 
 @router.get("/")
 def home(request: Request, session: DbSession, user: PageUser) -> Response:
-    checked = _require_user(request, user)
-    if isinstance(checked, Response):
-        return checked
-    tasks, total = workflows.list_tasks(session, actor=checked, limit=10)
-    _, overdue = workflows.list_tasks(session, actor=checked, overdue=True, limit=1)
-    return _render(request, "home.html", {"user": checked, "tasks": tasks, "total": total, "overdue": overdue})
+    tasks, total = workflows.list_tasks(session, actor=user, limit=10)
+    _, overdue = workflows.list_tasks(session, actor=user, overdue=True, limit=1)
+    return _render(request, "home.html", {"user": user, "tasks": tasks, "total": total, "overdue": overdue})
 
 
 @router.get("/tasks")
 def tasks_page(request: Request, session: DbSession, user: PageUser, status: str = "open") -> Response:
-    checked = _require_user(request, user)
-    if isinstance(checked, Response):
-        return checked
     status = status if status in ("open", "completed") else "open"
-    tasks, total = workflows.list_tasks(session, actor=checked, status=status, limit=200)
-    return _render(request, "tasks.html", {"user": checked, "tasks": tasks, "total": total, "status": status})
+    tasks, total = workflows.list_tasks(session, actor=user, status=status, limit=200)
+    return _render(request, "tasks.html", {"user": user, "tasks": tasks, "total": total, "status": status})
 
 
 def _task_context(session: DbSession, user: User, task_id: int, values: dict[str, Any] | None = None,
@@ -111,29 +105,30 @@ def _task_context(session: DbSession, user: User, task_id: int, values: dict[str
 
 @router.get("/tasks/{task_id}")
 def task_page(request: Request, task_id: int, session: DbSession, user: PageUser) -> Response:
-    checked = _require_user(request, user)
-    if isinstance(checked, Response):
-        return checked
-    return _render(request, "task.html", _task_context(session, checked, task_id))
+    return _render(request, "task.html", _task_context(session, user, task_id))
+
+
+async def posted_fields(request: Request) -> dict[str, str]:
+    """A form whose fields come from a JSON Schema: read it here, so the route itself runs off the event loop."""
+    return {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+
+
+PostedFields = Annotated[dict[str, str], Depends(posted_fields)]
 
 
 @router.post("/tasks/{task_id}")
-async def task_submit(request: Request, task_id: int, session: DbSession, user: PageUser) -> Response:
-    checked = _require_user(request, user)
-    if isinstance(checked, Response):
-        return checked
-    posted = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+def task_submit(request: Request, task_id: int, session: DbSession, user: PageUser, posted: PostedFields) -> Response:
     _check_csrf(request, posted.get("csrf_token"))
-    task = workflows.get_task(session, actor=checked, task_id=task_id)
+    task = workflows.get_task(session, actor=user, task_id=task_id)
     form = workflows.task_form(session, task) or {"properties": {}}
     data = parse_posted(form, posted)
     try:
-        workflows.complete_task(session, actor=checked, task_id=task_id, data=data)
+        workflows.complete_task(session, actor=user, task_id=task_id, data=data)
     except RuleViolation as err:
         session.rollback()
         errors = {d.get("field", ""): d["message"] for d in (err.details or []) if isinstance(d, dict)}
         errors = {(k if "." in k or not _nested(form) else f"{_nested(form)}.{k}"): v for k, v in errors.items()}
-        context = _task_context(session, checked, task_id, values=data, errors=errors)
+        context = _task_context(session, user, task_id, values=data, errors=errors)
         context["message"] = err.message
         return _render(request, "task.html", context, status_code=422)
     session.commit()
@@ -149,23 +144,17 @@ def _nested(form: dict[str, Any]) -> str | None:
 @router.post("/tasks/{task_id}/claim")
 def task_claim(request: Request, task_id: int, session: DbSession, user: PageUser,
                csrf: Annotated[str, Form(alias="csrf_token")] = "") -> Response:
-    checked = _require_user(request, user)
-    if isinstance(checked, Response):
-        return checked
     _check_csrf(request, csrf)
-    workflows.claim_task(session, actor=checked, task_id=task_id)
+    workflows.claim_task(session, actor=user, task_id=task_id)
     session.commit()
     return RedirectResponse(f"/tasks/{task_id}", status_code=303)
 
 
 @router.get("/students")
 def students_page(request: Request, session: DbSession, user: PageUser, q: str = "", page: int = 1) -> Response:
-    checked = _require_user(request, user)
-    if isinstance(checked, Response):
-        return checked
     page = max(page, 1)
-    rows, total = students.search(session, actor=checked, q=q or None, limit=50, offset=(page - 1) * 50)
-    return _render(request, "students.html", {"user": checked, "students": [students.to_read(s, actor=checked)
+    rows, total = students.search(session, actor=user, q=q or None, limit=50, offset=(page - 1) * 50)
+    return _render(request, "students.html", {"user": user, "students": [students.to_read(s, actor=user)
                                                                             for s in rows],
                                               "total": total, "q": q, "page": page})
 
@@ -177,26 +166,19 @@ def _intake_form(session: DbSession) -> dict[str, Any]:
 
 @router.get("/students/new")
 def new_student_page(request: Request, session: DbSession, user: PageUser) -> Response:
-    checked = _require_user(request, user)
-    if isinstance(checked, Response):
-        return checked
-    schools = [g.org_unit for g in checked.grants if g.role == "school_registrar"]
+    schools = [g.org_unit for g in user.grants if g.role == "school_registrar"]
     values = {"student": {"school_code": schools[0].code if schools else "", "id_type": "1"}}
     fields = fill(fields_of({"properties": {"student": _intake_form(session)}}), values, {})
-    return _render(request, "student_new.html", {"user": checked, "fields": fields, "errors": {}})
+    return _render(request, "student_new.html", {"user": user, "fields": fields, "errors": {}})
 
 
 @router.post("/students/new")
-async def new_student(request: Request, session: DbSession, user: PageUser) -> Response:
-    checked = _require_user(request, user)
-    if isinstance(checked, Response):
-        return checked
-    posted = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+def new_student(request: Request, session: DbSession, user: PageUser, posted: PostedFields) -> Response:
     _check_csrf(request, posted.get("csrf_token"))
     schema = {"properties": {"student": _intake_form(session)}}
     data = parse_posted(schema, posted)
     try:
-        instance, _warnings = workflows.start_process(session, actor=checked, process_id="student_intake", data=data)
+        instance, _warnings = workflows.start_process(session, actor=user, process_id="student_intake", data=data)
     except RuleViolation as err:
         session.rollback()
         errors = {}
@@ -205,7 +187,7 @@ async def new_student(request: Request, session: DbSession, user: PageUser) -> R
                 key = d.get("field", "")
                 errors[key if key.startswith("student.") else f"student.{key}"] = d["message"]
         fields = fill(fields_of(schema), data, errors)
-        return _render(request, "student_new.html", {"user": checked, "fields": fields, "errors": errors,
+        return _render(request, "student_new.html", {"user": user, "fields": fields, "errors": errors,
                                                      "message": err.message}, status_code=422)
     session.commit()
     return RedirectResponse(f"/students/{instance.subject_id}?submitted=1", status_code=303)
@@ -213,30 +195,21 @@ async def new_student(request: Request, session: DbSession, user: PageUser) -> R
 
 @router.get("/students/{student_id}")
 def student_page(request: Request, student_id: int, session: DbSession, user: PageUser) -> Response:
-    checked = _require_user(request, user)
-    if isinstance(checked, Response):
-        return checked
-    student = students.get_student(session, actor=checked, student_id=student_id)
-    return _render(request, "student.html", {"user": checked, "student": students.to_read(student, actor=checked),
+    student = students.get_student(session, actor=user, student_id=student_id)
+    return _render(request, "student.html", {"user": user, "student": students.to_read(student, actor=user),
                                              "submitted": request.query_params.get("submitted")})
 
 
 @router.get("/schools")
 def schools_page(request: Request, session: DbSession, user: PageUser, q: str = "") -> Response:
-    checked = _require_user(request, user)
-    if isinstance(checked, Response):
-        return checked
-    rows, total = schools.list_schools(session, actor=checked, q=q or None, limit=500)
-    return _render(request, "schools.html", {"user": checked, "schools": rows, "total": total, "q": q,
+    rows, total = schools.list_schools(session, actor=user, q=q or None, limit=500)
+    return _render(request, "schools.html", {"user": user, "schools": rows, "total": total, "q": q,
                                              "codes": load_code_tables()})
 
 
 @router.get("/schools/{code}")
 def school_page(request: Request, code: str, session: DbSession, user: PageUser) -> Response:
-    checked = _require_user(request, user)
-    if isinstance(checked, Response):
-        return checked
-    school = schools.get_school(session, actor=checked, code=code)
-    return _render(request, "school.html", {"user": checked, "school": school.fields(), "labels": SCHOOL_LABELS,
+    school = schools.get_school(session, actor=user, code=code)
+    return _render(request, "school.html", {"user": user, "school": school.fields(), "labels": SCHOOL_LABELS,
                                             "codes": load_code_tables(),
-                                            "history": schools.school_history(session, actor=checked, code=code)})
+                                            "history": schools.school_history(session, actor=user, code=code)})
