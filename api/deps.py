@@ -4,7 +4,7 @@ import secrets
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Path, Query, Request
 from sqlalchemy.orm import Session
 
 from api import tokens
@@ -13,6 +13,12 @@ from registry.settings import Settings
 from registry.users import User, get_user
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+# Row ids are PostgreSQL `integer`: a larger number in a URL is refused as invalid (422), never a database error.
+MAX_ID = 2_147_483_647
+RowId = Annotated[int, Path(ge=1, le=MAX_ID, description="row id")]
+Offset = Annotated[int, Query(ge=0, le=MAX_ID)]
 
 
 def get_session(request: Request) -> Iterator[Session]:

@@ -2,7 +2,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 
-from api.deps import CurrentUser, DbSession
+from api.deps import CurrentUser, DbSession, RowId
 from api.schemas import DataBody, findings, instance_read, task_read
 from engine import definitions
 from registry import workflows
@@ -23,7 +23,7 @@ def start(process_id: str, body: DataBody, session: DbSession, user: CurrentUser
 
 
 @router.get("/instances/{instance_id}")
-def get_instance(instance_id: int, session: DbSession, user: CurrentUser) -> dict[str, Any]:
+def get_instance(instance_id: RowId, session: DbSession, user: CurrentUser) -> dict[str, Any]:
     instance = workflows.get_instance(session, actor=user, instance_id=instance_id)
     tasks = workflows.instance_tasks(session, instance)
     return {

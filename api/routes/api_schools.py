@@ -2,7 +2,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
 
-from api.deps import CurrentUser, DbSession
+from api.deps import CurrentUser, DbSession, Offset
 from api.schemas import history_read
 from registry import schools
 
@@ -15,7 +15,7 @@ def school_read(school: schools.School) -> dict[str, Any]:
 
 @router.get("")
 def list_schools(session: DbSession, user: CurrentUser, q: str | None = Query(None, max_length=50),
-                 limit: int = Query(100, ge=1, le=500), offset: int = Query(0, ge=0)) -> dict[str, Any]:
+                 limit: int = Query(100, ge=1, le=500), offset: Offset = 0) -> dict[str, Any]:
     rows, total = schools.list_schools(session, actor=user, q=q, limit=limit, offset=offset)
     return {"items": [school_read(s) for s in rows], "total": total}
 

@@ -3,7 +3,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Body, Query, Request, Response, UploadFile
 
-from api.deps import CurrentUser, DbSession
+from api.deps import CurrentUser, DbSession, Offset, RowId
 from api.schemas import findings, history_read, local_today, student_read
 from registry import county_policy as county_policy_service
 from registry import students
@@ -22,7 +22,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 def list_students(session: DbSession, user: CurrentUser, q: str | None = Query(None, max_length=50),
                   status: str | None = Query(None, max_length=20), school_code: str | None = Query(None, max_length=10),
                   grade: int | None = Query(None, ge=1, le=9), class_name: str | None = Query(None, max_length=40),
-                  limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0)) -> dict[str, Any]:
+                  limit: int = Query(50, ge=1, le=500), offset: Offset = 0) -> dict[str, Any]:
     rows, total = students.search(session, actor=user, q=q, status=status, school_code=school_code, grade=grade,
                                   class_name=class_name, limit=limit, offset=offset)
     return {"items": [student_read(s, user) for s in rows], "total": total}
@@ -41,14 +41,14 @@ def export_students(session: DbSession, user: CurrentUser, q: str | None = Query
 
 
 @router.get("/students/{student_id}")
-def get_student(student_id: int, session: DbSession, user: CurrentUser) -> dict[str, Any]:
+def get_student(student_id: RowId, session: DbSession, user: CurrentUser) -> dict[str, Any]:
     student = students.get_student(session, actor=user, student_id=student_id)
     lock = students.key_fields_lock_date(session, student)
     return {**student_read(student, user), "key_fields_lock_date": lock.isoformat() if lock else None}
 
 
 @router.patch("/students/{student_id}")
-def update_student(student_id: int, session: DbSession, user: CurrentUser,
+def update_student(student_id: RowId, session: DbSession, user: CurrentUser,
                    changes: Annotated[dict[str, Any], Body(examples=[{"class_name": "四年级（2）班"}])],
                    reason: str | None = Query(None, max_length=200)) -> dict[str, Any]:
     warnings = students.update_student(session, actor=user, student_id=student_id, changes=changes,
@@ -87,7 +87,7 @@ def _no_county() -> OrgUnit:
 
 
 @router.put("/students/{student_id}/photo")
-def upload_photo(student_id: int, request: Request, session: DbSession, user: CurrentUser,
+def upload_photo(student_id: RowId, request: Request, session: DbSession, user: CurrentUser,
                  photo: UploadFile) -> dict[str, Any]:
     # Read one byte past the limit: enough to refuse an oversize upload without holding all of it.
     # A plain def: decoding the image is CPU work, and FastAPI runs it off the event loop.
@@ -100,7 +100,7 @@ def upload_photo(student_id: int, request: Request, session: DbSession, user: Cu
 
 
 @router.get("/students/{student_id}/photo")
-def get_photo(student_id: int, request: Request, session: DbSession, user: CurrentUser,
+def get_photo(student_id: RowId, request: Request, session: DbSession, user: CurrentUser,
               thumbnail: bool = False) -> Response:
     data = students.photo_of(session, actor=user, student_id=student_id, thumbnail=thumbnail,
                              store=request.app.state.files)
@@ -108,7 +108,7 @@ def get_photo(student_id: int, request: Request, session: DbSession, user: Curre
 
 
 @router.get("/students/{student_id}/history")
-def student_history(student_id: int, session: DbSession, user: CurrentUser) -> dict[str, Any]:
+def student_history(student_id: RowId, session: DbSession, user: CurrentUser) -> dict[str, Any]:
     student = students.get_student(session, actor=user, student_id=student_id)
     entries = students.history(session, student=student)
     mask = not may_see_full_id(user, student.school)

@@ -2,7 +2,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query
 
-from api.deps import CurrentUser, DbSession
+from api.deps import CurrentUser, DbSession, Offset, RowId
 from api.schemas import DataBody, findings, task_read
 from registry import workflows
 
@@ -11,13 +11,13 @@ router = APIRouter(prefix="/api/tasks", tags=["tasks"])
 
 @router.get("")
 def list_tasks(session: DbSession, user: CurrentUser, status: str = Query("open", pattern="^(open|completed)$"),
-               limit: int = Query(100, ge=1, le=500), offset: int = Query(0, ge=0)) -> dict[str, Any]:
+               limit: int = Query(100, ge=1, le=500), offset: Offset = 0) -> dict[str, Any]:
     rows, total = workflows.list_tasks(session, actor=user, status=status, limit=limit, offset=offset)
     return {"items": [task_read(t) for t in rows], "total": total}
 
 
 @router.get("/{task_id}")
-def get_task(task_id: int, session: DbSession, user: CurrentUser) -> dict[str, Any]:
+def get_task(task_id: RowId, session: DbSession, user: CurrentUser) -> dict[str, Any]:
     task = workflows.get_task(session, actor=user, task_id=task_id)
     form = workflows.task_form(session, task)
     return {**task_read(task), "form": form, "data": workflows.task_data(session, task),
@@ -25,21 +25,21 @@ def get_task(task_id: int, session: DbSession, user: CurrentUser) -> dict[str, A
 
 
 @router.post("/{task_id}/claim")
-def claim(task_id: int, session: DbSession, user: CurrentUser) -> dict[str, Any]:
+def claim(task_id: RowId, session: DbSession, user: CurrentUser) -> dict[str, Any]:
     task = workflows.claim_task(session, actor=user, task_id=task_id)
     session.commit()
     return task_read(task)
 
 
 @router.post("/{task_id}/unclaim")
-def unclaim(task_id: int, session: DbSession, user: CurrentUser) -> dict[str, Any]:
+def unclaim(task_id: RowId, session: DbSession, user: CurrentUser) -> dict[str, Any]:
     task = workflows.unclaim_task(session, actor=user, task_id=task_id)
     session.commit()
     return task_read(task)
 
 
 @router.post("/{task_id}/complete")
-def complete(task_id: int, body: DataBody, session: DbSession, user: CurrentUser) -> dict[str, Any]:
+def complete(task_id: RowId, body: DataBody, session: DbSession, user: CurrentUser) -> dict[str, Any]:
     task, warnings = workflows.complete_task(session, actor=user, task_id=task_id, data=body.data)
     session.commit()
     return {**task_read(task), "warnings": findings(warnings)}

@@ -2,10 +2,10 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from api.deps import DbSession, NotAuthenticated, csrf_ok, csrf_token, optional_user
+from api.deps import DbSession, NotAuthenticated, RowId, csrf_ok, csrf_token, optional_user
 from api.html_forms import fields_of, fill, parse_posted
 from api.templating import templates
 from registry import schools, students, workflows
@@ -104,7 +104,7 @@ def _task_context(session: DbSession, user: User, task_id: int, values: dict[str
 
 
 @router.get("/tasks/{task_id}")
-def task_page(request: Request, task_id: int, session: DbSession, user: PageUser) -> Response:
+def task_page(request: Request, task_id: RowId, session: DbSession, user: PageUser) -> Response:
     return _render(request, "task.html", _task_context(session, user, task_id))
 
 
@@ -117,7 +117,7 @@ PostedFields = Annotated[dict[str, str], Depends(posted_fields)]
 
 
 @router.post("/tasks/{task_id}")
-def task_submit(request: Request, task_id: int, session: DbSession, user: PageUser, posted: PostedFields) -> Response:
+def task_submit(request: Request, task_id: RowId, session: DbSession, user: PageUser, posted: PostedFields) -> Response:
     _check_csrf(request, posted.get("csrf_token"))
     task = workflows.get_task(session, actor=user, task_id=task_id)
     form = workflows.task_form(session, task) or {"properties": {}}
@@ -142,7 +142,7 @@ def _nested(form: dict[str, Any]) -> str | None:
 
 
 @router.post("/tasks/{task_id}/claim")
-def task_claim(request: Request, task_id: int, session: DbSession, user: PageUser,
+def task_claim(request: Request, task_id: RowId, session: DbSession, user: PageUser,
                csrf: Annotated[str, Form(alias="csrf_token")] = "") -> Response:
     _check_csrf(request, csrf)
     workflows.claim_task(session, actor=user, task_id=task_id)
@@ -151,7 +151,8 @@ def task_claim(request: Request, task_id: int, session: DbSession, user: PageUse
 
 
 @router.get("/students")
-def students_page(request: Request, session: DbSession, user: PageUser, q: str = "", page: int = 1) -> Response:
+def students_page(request: Request, session: DbSession, user: PageUser, q: str = "",
+                  page: Annotated[int, Query(ge=1, le=100_000)] = 1) -> Response:
     page = max(page, 1)
     rows, total = students.search(session, actor=user, q=q or None, limit=50, offset=(page - 1) * 50)
     return _render(request, "students.html", {"user": user, "students": [students.to_read(s, actor=user)
@@ -194,7 +195,7 @@ def new_student(request: Request, session: DbSession, user: PageUser, posted: Po
 
 
 @router.get("/students/{student_id}")
-def student_page(request: Request, student_id: int, session: DbSession, user: PageUser) -> Response:
+def student_page(request: Request, student_id: RowId, session: DbSession, user: PageUser) -> Response:
     student = students.get_student(session, actor=user, student_id=student_id)
     return _render(request, "student.html", {"user": user, "student": students.to_read(student, actor=user),
                                              "submitted": request.query_params.get("submitted")})

@@ -108,3 +108,17 @@ def test_forged_expired_and_missing_tokens_are_401(client: TestClient, settings)
 def test_wrong_password_is_401(client: TestClient) -> None:
     assert_error(client.post("/api/auth/token", data={"username": "registrar1", "password": "wrong-password"}), 401)
     assert_error(client.post("/api/auth/token", data={"username": "nobody", "password": "wrong-password"}), 401)
+
+
+@pytest.mark.parametrize("method, path", [
+    ("get", "/api/students/14856636709638022200007957678129152"),
+    ("get", "/api/instances/766538096698439368704"),
+    ("post", "/api/tasks/9961882406640651538131845120/complete"),
+    ("get", "/api/tasks?offset=47361976078567473152"),
+    ("get", "/api/schools?offset=944337598421182971904"),
+])
+def test_numbers_too_large_for_a_row_id_are_refused_not_a_server_error(client: TestClient, method: str,
+                                                                        path: str) -> None:
+    # Found by schemathesis: SQLite and PostgreSQL integers overflowed into a 500.
+    response = getattr(client, method)(path, headers=token(client, "reviewer"))
+    assert_error(response, 422)
