@@ -12,6 +12,7 @@ from registry.code_tables import load_code_tables
 from registry.errors import NotFound
 from registry.org_units import OrgUnit, county_of
 from registry.photos import MAX_BYTES as MAX_PHOTO_BYTES
+from registry.student_files import build_template
 
 router = APIRouter(prefix="/api", tags=["students"])
 
@@ -26,6 +27,13 @@ def list_students(session: DbSession, user: CurrentUser, q: str | None = Query(N
     rows, total = students.search(session, actor=user, q=q, status=status, school_code=school_code, grade=grade,
                                   class_name=class_name, limit=limit, offset=offset)
     return {"items": [student_read(s, user) for s in rows], "total": total}
+
+
+@router.get("/students/template.xlsx")
+def import_template(user: CurrentUser) -> Response:
+    """The blank XLSX a school fills for its initial load (Art. 13): Chinese headers, code dropdowns."""
+    return Response(build_template(), media_type=XLSX, headers={
+        "Content-Disposition": f"attachment; filename*=UTF-8''{quote('学生信息导入模板.xlsx')}"})
 
 
 @router.get("/students/export.xlsx")

@@ -173,3 +173,16 @@ def test_export_masks_ids_for_roles_that_may_not_see_them_and_is_audited(client:
 
     exports = session.scalars(select(AuditEntry).where(AuditEntry.action == "student.export")).all()
     assert [(e.after["rows"], e.after["masked"]) for e in exports] == [(1, False), (1, True)]
+
+
+def test_the_import_template_downloads_with_chinese_headers(client: TestClient) -> None:
+    import io
+
+    from openpyxl import load_workbook
+
+    response = client.get("/api/students/template.xlsx", headers=token(client, "registrar1"))
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/vnd.openxmlformats")
+    headers = [cell.value for cell in next(load_workbook(io.BytesIO(response.content)).active.iter_rows(max_row=1))]
+    assert "姓名*" in headers or any(str(h).startswith("姓名") for h in headers)
+    assert any(str(h).startswith("身份证件号") for h in headers)
