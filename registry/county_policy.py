@@ -10,8 +10,8 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from registry.access import holds
 from registry.audit import record
 from registry.db import Base, JSONType
-from registry.errors import PermissionDenied, RuleViolation
-from registry.org_units import OrgUnit
+from registry.errors import NotFound, PermissionDenied, RuleViolation
+from registry.org_units import OrgUnit, county_of
 from registry.users import Role, User
 
 # Without a county decision, key fields stay correctable for this long after 确认入库.
@@ -31,6 +31,13 @@ class CountyPolicy(Base):
 def school_year_of(day: date) -> int:
     """The school year starts in September: 2026-03-01 belongs to school year 2025."""
     return day.year if day.month >= 9 else day.year - 1
+
+
+def county_of_user(session: Session, user: User) -> OrgUnit:
+    """The county a user works in (every grant lies under one county)."""
+    if not user.grants:
+        raise NotFound("您没有任何机构的权限")
+    return county_of(session, user.grants[0].org_unit)
 
 
 def policy_of(session: Session, county: OrgUnit) -> CountyPolicy:

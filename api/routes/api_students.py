@@ -10,7 +10,6 @@ from registry import students
 from registry.access import may_see_full_id
 from registry.code_tables import load_code_tables
 from registry.errors import NotFound
-from registry.org_units import OrgUnit, county_of
 from registry.photos import MAX_BYTES as MAX_PHOTO_BYTES
 from registry.student_files import build_template
 
@@ -68,14 +67,14 @@ def update_student(student_id: RowId, session: DbSession, user: CurrentUser,
 
 @router.get("/county-policy")
 def county_policy(session: DbSession, user: CurrentUser) -> dict[str, Any]:
-    return policy_read(county_policy_service.policy_of(session, caller_county(session, user)))
+    return policy_read(county_policy_service.policy_of(session, county_policy_service.county_of_user(session, user)))
 
 
 @router.patch("/county-policy")
 def update_county_policy(session: DbSession, user: CurrentUser,
                          changes: Annotated[dict[str, Any], Body(examples=[{"key_field_grace_days": 30}])]
                          ) -> dict[str, Any]:
-    policy = county_policy_service.update_policy(session, actor=user, county=caller_county(session, user),
+    policy = county_policy_service.update_policy(session, actor=user, county=county_policy_service.county_of_user(session, user),
                                                  changes=changes)
     session.commit()
     return policy_read(policy)
@@ -84,14 +83,6 @@ def update_county_policy(session: DbSession, user: CurrentUser,
 def policy_read(policy: county_policy_service.CountyPolicy) -> dict[str, Any]:
     return {"key_field_grace_days": policy.key_field_grace_days,
             "key_field_lock_dates": dict(policy.key_field_lock_dates or {})}
-
-
-def caller_county(session: DbSession, user: CurrentUser) -> OrgUnit:
-    return county_of(session, user.grants[0].org_unit) if user.grants else _no_county()
-
-
-def _no_county() -> OrgUnit:
-    raise NotFound("您没有任何机构的权限")
 
 
 @router.put("/students/{student_id}/photo")
