@@ -12,7 +12,7 @@ from registry import schools, students, workflows
 from registry.audit import record
 from registry.code_tables import load_code_tables
 from registry.errors import PermissionDenied, RuleViolation
-from registry.rules.school import SCHOOL_LABELS
+from registry.rules.school import EDITABLE_FIELDS, SCHOOL_LABELS
 from registry.users import User, authenticate
 
 router = APIRouter(include_in_schema=False)
@@ -214,3 +214,38 @@ def school_page(request: Request, code: str, session: DbSession, user: PageUser)
     return _render(request, "school.html", {"user": user, "school": school.fields(), "labels": SCHOOL_LABELS,
                                             "codes": load_code_tables(),
                                             "history": schools.school_history(session, actor=user, code=code)})
+
+
+def _school_form_schema() -> dict[str, Any]:
+    """The Art. 11 fields as a form: code-table fields become selects, the rate a number."""
+    return {"properties": {field: {"type": "number" if field == "subsidy_rate" else "string",
+                                   "title": SCHOOL_LABELS[field] + ("（元/天）" if field == "subsidy_rate" else "")}
+                           for field in EDITABLE_FIELDS}, "required": ["name"]}
+
+
+@router.get("/schools/{code}/edit")
+def school_edit_page(request: Request, code: str, session: DbSession, user: PageUser) -> Response:
+    school = schools.get_school(session, actor=user, code=code)
+    fields = fill(fields_of(_school_form_schema()), school.fields(), {})
+    return _render(request, "school_edit.html", {"user": user, "school": school.fields(), "fields": fields})
+
+
+@router.post("/schools/{code}/edit")
+def school_edit(request: Request, code: str, session: DbSession, user: PageUser, posted: PostedFields) -> Response:
+    _check_csrf(request, posted.get("csrf_token"))
+    schema = _school_form_schema()
+    current = schools.get_school(session, actor=user, code=code).fields()
+    # Only the fields the form sent: a field missing from the post is not a request to clear it.
+    values = {field: posted[field].strip() for field in EDITABLE_FIELDS if field in posted}
+    changes = {k: v for k, v in values.items() if v != ("" if current[k] is None else str(current[k]))}
+    try:
+        schools.update_school(session, actor=user, code=code, changes=changes,
+                              reason=(posted.get("reason") or "").strip() or None)
+    except RuleViolation as err:
+        session.rollback()
+        errors = {d["field"]: d["message"] for d in (err.details or []) if isinstance(d, dict)}
+        fields = fill(fields_of(schema), {**current, **values}, errors)
+        return _render(request, "school_edit.html", {"user": user, "school": current, "fields": fields,
+                                                     "message": err.message}, status_code=422)
+    session.commit()
+    return RedirectResponse(f"/schools/{code}?saved=1", status_code=303)

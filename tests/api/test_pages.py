@@ -125,3 +125,27 @@ def test_school_pages_show_the_record_and_its_history_in_chinese(client: TestCli
     page = client.get("/schools/2152019901")
     assert "办学类型" in page.text and "211 小学" in page.text and "建立学校信息" in page.text
     assert client.get("/schools/2152019903").status_code == 404
+
+
+def test_county_admin_edits_a_school_on_its_page_with_errors_beside_the_fields(client: TestClient) -> None:
+    login(client, "admin")
+    page = client.get("/schools/2152019902/edit")
+    assert page.status_code == 200 and "修改学校信息" in page.text and 'value="0855-8880002"' in page.text
+    form = {"csrf_token": csrf_of(page.text), "name": "城关镇第一中学", "postcode": "12345", "phone": "0855-8880002",
+            "school_type": "311", "meal_model": "1", "subsidy_rate": "5.00", "reason": "核对"}
+    refused = client.post("/schools/2152019902/edit", data=form)
+    assert refused.status_code == 422 and "邮政编码：应为 6 位数字" in refused.text and 'value="12345"' in refused.text
+    form["postcode"] = "556001"
+    saved = client.post("/schools/2152019902/edit", data={**form, "csrf_token": csrf_of(refused.text)},
+                        follow_redirects=False)
+    assert saved.status_code == 303
+    page = client.get("/schools/2152019902")
+    assert "556001" in page.text and "556000 → 556001" in page.text and "核对" in page.text
+    assert "演示县城关镇" in page.text  # fields the form did not send are kept
+
+
+def test_school_edit_by_anyone_else_is_refused(client: TestClient) -> None:
+    login(client, "reviewer")
+    page = client.get("/schools/2152019902/edit")
+    form = {"csrf_token": csrf_of(page.text), "name": "城关镇第一中学", "postcode": "556009"}
+    assert client.post("/schools/2152019902/edit", data=form).status_code == 403
