@@ -57,10 +57,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from generate import DEFAULT_COUNTY, County, iter_province, plan_county  # noqa: E402
+from intake import prepare  # noqa: E402  (migrate, deploy, seed: as the intake benchmark does)
 
-import migrations  # noqa: E402
-from registry import demo, students, workflows  # noqa: E402
-from registry.db import make_engine, make_sessionmaker, unit_of_work  # noqa: E402
+from registry import students  # noqa: E402
+from registry.db import unit_of_work  # noqa: E402
 from registry.org_units import OrgKind, OrgUnit, create_org_unit  # noqa: E402
 from registry.students import STUDENT_FIELDS, Student  # noqa: E402
 from registry.users import Role, create_user, find_user, grant_role  # noqa: E402
@@ -100,16 +100,6 @@ def throwaway_database(kind: str, pg_url: str, *, keep: bool = False) -> Iterato
 def pg_connect_args(url: Any, dbname: str | None = None) -> dict[str, Any]:
     return dict(host=url.host, port=url.port or 5432, user=url.username, password=url.password,
                 dbname=dbname or url.database)
-
-
-def prepare(url: str) -> tuple[Engine, sessionmaker[Session]]:
-    migrations.upgrade(url)
-    engine = make_engine(url)
-    sessions = make_sessionmaker(engine)
-    with unit_of_work(sessions) as session:
-        workflows.deploy_directory(session, ROOT / "processes")
-        demo.seed_demo_county(session, password="bench-pass-2026")
-    return engine, sessions
 
 
 @dataclass

@@ -282,13 +282,8 @@ def update_student(session: Session, *, actor: User, student_id: int, changes: d
 
 
 def _refuse_live_duplicate(session: Session, student: Student, clean: dict[str, Any]) -> None:
-    county_path = county_path_of(student.school)
-    other = session.scalar(
-        select(Student.id).join(OrgUnit, Student.school_id == OrgUnit.id).where(
-            Student.id != student.id, Student.id_number == clean["id_number"],
-            func.coalesce(Student.student_number_aux, "") == (clean.get("student_number_aux") or ""),
-            Student.status.in_(LIVE_STATUSES), OrgUnit.path.startswith(county_path)).limit(1))
-    if other is not None:
+    if _live_same_id(session, student_id=student.id, id_number=clean["id_number"],
+                     aux=clean.get("student_number_aux"), school=student.school):
         raise Conflict(f"身份证件号 {mask_id_number(clean['id_number'])} 在县内已有学籍记录，一人一号（办法第七条）",
                        details=[{"field": "id_number", "message": "县内重复"}])
 
@@ -309,15 +304,22 @@ _ACTIVE_SAME_ID = (select(Student.id).where(Student.id_number == bindparam("id_n
                    .limit(1))
 
 
+def _live_same_id(session: Session, *, student_id: int, id_number: str, aux: str | None,
+                  school: OrgUnit) -> list[int]:
+    """Other live records of the county under this ID number and 学籍辅号."""
+    return list(session.connection().execute(_LIVE_SAME_ID, {
+        "student_id": student_id, "id_number": id_number, "aux": aux or "",
+        "county_path": county_path_of(school)}).scalars())
+
+
 def check_duplicates(session: Session, *, student_id: int) -> dict[str, Any]:
     """Art. 7 一人一号，全县联网: the same ID live at any school of the county is a conflict.
 
     Siblings registered under a guardian's ID (学籍主号) are told apart by 学籍辅号.
     """
     student = get_student_unscoped(session, student_id)
-    rows = session.connection().execute(_LIVE_SAME_ID, {
-        "student_id": student.id, "id_number": student.id_number, "aux": student.student_number_aux or "",
-        "county_path": county_path_of(student.school)}).scalars().all()
+    rows = _live_same_id(session, student_id=student.id, id_number=student.id_number,
+                         aux=student.student_number_aux, school=student.school)
     return {"conflict": bool(rows), "matches": list(rows)}
 
 

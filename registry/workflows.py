@@ -524,24 +524,20 @@ def task_actions(form: dict[str, Any] | None) -> list[dict[str, str]]:
 
 
 def _ready_data(task: HumanTask) -> dict[str, Any]:
-    if task.status != TaskStatus.open:
-        return {}
     instance = task.instance
     workflow = runtime.restore(definition_of_instance(object_session(task), instance), json.loads(instance.state),
                                services={})
     return _task_data(workflow, task.task_guid)
 
 
-def task_data(session: Session, task: HumanTask) -> dict[str, Any]:
-    """The open task's workflow data: ids and earlier decisions, never personal data."""
-    return {k: v for k, v in _ready_data(task).items() if isinstance(v, (str, int, float, bool, type(None)))}
-
-
-def task_instructions(session: Session, task: HumanTask) -> str:
-    """The BPMN's instructions for this task, rendered in the sandbox with the task's data."""
+def task_view(session: Session, task: HumanTask) -> tuple[dict[str, Any], str]:
+    """The open task's workflow data (ids and earlier decisions, never personal data) and its BPMN
+    instructions rendered in the sandbox: one restore for both."""
     if task.status != TaskStatus.open:
-        return ""
-    return render_instructions(definition_of_instance(session, task.instance), task.task_id, _ready_data(task))
+        return {}, ""
+    data = _ready_data(task)
+    instructions = render_instructions(definition_of_instance(session, task.instance), task.task_id, data)
+    return {k: v for k, v in data.items() if isinstance(v, (str, int, float, bool, type(None)))}, instructions
 
 
 def get_instance(session: Session, *, actor: User, instance_id: int) -> ProcessInstance:

@@ -20,8 +20,9 @@ def list_tasks(session: DbSession, user: CurrentUser, status: str = Query("open"
 def get_task(task_id: RowId, session: DbSession, user: CurrentUser) -> dict[str, Any]:
     task = workflows.get_task(session, actor=user, task_id=task_id)
     form = workflows.task_form(session, task)
-    return {**task_read(task), "form": form, "data": workflows.task_data(session, task),
-            "instructions": workflows.task_instructions(session, task), "actions": workflows.task_actions(form)}
+    data, instructions = workflows.task_view(session, task)
+    return {**task_read(task), "form": form, "data": data, "instructions": instructions,
+            "actions": workflows.task_actions(form)}
 
 
 @router.post("/{task_id}/claim")

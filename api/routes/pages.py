@@ -99,7 +99,7 @@ def _task_context(session: DbSession, user: User, task_id: int, values: dict[str
     fields = fill(fields_of(form), values, errors or {}) if form else []
     history = workflows.instance_history(session, task.instance)
     return {"user": user, "task": task, "fields": fields, "student": student, "history": history,
-            "instructions": workflows.task_instructions(session, task),
+            "instructions": workflows.task_view(session, task)[1],
             "actions": workflows.task_actions(form), "errors": errors or {}}
 
 
