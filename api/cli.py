@@ -11,9 +11,10 @@ from typing import Annotated
 
 import typer
 
-from registry import demo, workflows
-from registry.db import make_engine, make_sessionmaker, unit_of_work
+from registry import demo, imports, workflows
+from registry.db import make_engine, make_sessionmaker, unit_of_work, utcnow
 from registry.errors import DomainError
+from registry.file_store import local_file_store
 from registry.settings import get_settings
 from registry.users import Role, create_user, find_user, grant_role
 
@@ -23,7 +24,9 @@ users_app = typer.Typer(help="用户 users", no_args_is_help=True)
 processes_app = typer.Typer(help="流程定义 process definitions", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
+import_app = typer.Typer(help="批量导入 bulk import", no_args_is_help=True)
 app.add_typer(processes_app, name="processes")
+app.add_typer(import_app, name="import")
 
 
 def _sessions():  # type: ignore[no-untyped-def]
@@ -97,6 +100,58 @@ def users_grant(username: str, role: Role, org_unit: Annotated[str, typer.Option
     except DomainError as err:
         _fail(err)
     typer.echo(f"已授权 granted {role} @ {org_unit} to {username}")
+
+
+@import_app.command("students")
+def import_students(
+    file: Annotated[Path, typer.Argument(help="XLSX or CSV in the import template's columns", exists=True, dir_okay=False)],
+    school: Annotated[str, typer.Option("--school", help="10-digit school code")],
+    user: Annotated[str | None, typer.Option("--user", help="recorded as uploader; default: the school's registrar")] = None,
+    submit: Annotated[bool, typer.Option("--submit", help="submit to the principal when the check finds rows to import")] = False,
+) -> None:
+    """Check a school's student list here, with a progress bar; it enters the registry only when batch_intake ends
+    with the county's confirmation (Art. 13)."""
+    factory = _sessions()
+    store = local_file_store(get_settings())
+    try:
+        with unit_of_work(factory) as session:
+            uploader = imports.registrar_for(session, school, user)
+            batch, created = imports.upload(session, actor=uploader, school_code=school, file_name=file.name,
+                                            data=file.read_bytes(), store=store)
+            batch_id, username = batch.id, uploader.username
+        if not created:
+            typer.echo(f"同一文件已上传过 this file is already batch {batch_id}（{batch.status}）")
+        else:
+            with unit_of_work(factory) as session:
+                imports.claim(session, batch_id=batch_id, now=utcnow())
+            with typer.progressbar(length=1, label="校验 checking", show_pos=True) as bar:
+                def progress(done: int, total: int) -> None:
+                    bar.length = total
+                    bar.update(done - bar.pos)
+
+                imports.check_batch(factory, batch_id, store=store, today=utcnow().date(), on_progress=progress)
+        with unit_of_work(factory) as session:
+            if submit and created:
+                workflows.start_process(session, actor=imports.registrar_for(session, school, username),
+                                        process_id="batch_intake", data={"batch_id": batch_id})
+            batch = session.get(imports.ImportBatch, batch_id)
+            _print_batch(imports.to_read(batch))
+    except DomainError as err:
+        _fail(err)
+
+
+def _print_batch(batch: dict) -> None:
+    counts = batch["counts"]
+    typer.echo(f"批次 batch {batch['id']}：{batch['status_label']}（{batch['status']}）{batch['file_name']}")
+    for problem in batch["problems"]:
+        typer.secho(f"  {problem['message']}", fg=typer.colors.RED if problem["severity"] == "error" else None)
+    if batch["rows_total"]:
+        typer.echo(f"  共 {batch['rows_total']} 行 rows：可入库 new {counts.get('new', 0)}，有错误 invalid "
+                   f"{counts.get('invalid', 0)}，已在册 existing {counts.get('existing', 0)}，县内重复 conflict "
+                   f"{counts.get('conflict', 0)}，已入库 imported {counts.get('imported', 0)}")
+        typer.echo(f"  逐行结果 row report: /imports/{batch['id']} ({batch['report_url']})")
+    if batch["status"] == imports.BatchStatus.refused:
+        raise typer.Exit(1)
 
 
 def prepare() -> list[demo.DemoLogin]:

@@ -47,7 +47,7 @@ def fields_of(schema: dict[str, Any], prefix: str = "") -> list[Field]:
             widget = "number"
         elif node.get("format") == "date":
             widget = "date"
-        elif key == "enrolled_month":
+        elif key.endswith("_month"):  # enrolled_month, effective_month, change_month: YYYY-MM
             widget = "month"
         elif key == "comment" or (node.get("maxLength") or 0) > 200:
             widget = "textarea"
@@ -84,6 +84,21 @@ def parse_posted(schema: dict[str, Any], posted: dict[str, str], prefix: str = "
             raw = (posted.get(name) or "").strip()
             if raw:
                 out[key] = _convert(node, raw)
+    return out
+
+
+def posted_changes(schema: dict[str, Any], posted: dict[str, str]) -> dict[str, Any]:
+    """An edit form of flat fields: what it sent, as typed (the service normalises and checks).
+
+    Unlike `parse_posted`, a blank input is None (clearing a field is a change) and a field the post
+    lacks is left out (not a request to clear it); an unchecked checkbox sends nothing, so a boolean
+    is False unless sent."""
+    out: dict[str, Any] = {}
+    for key, node in (schema.get("properties") or {}).items():
+        if node.get("type") == "boolean":
+            out[key] = posted.get(key) in ("on", "true", "1")
+        elif key in posted:
+            out[key] = posted[key].strip() or None
     return out
 
 

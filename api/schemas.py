@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
 
-from registry.access import mask_id_number
+from registry.access import mask_id_number, mask_phone
 from registry.audit import AuditEntry
 from registry.rules.findings import Finding
 from registry.settings import get_settings
@@ -71,8 +71,14 @@ def history_read(entry: AuditEntry, *, mask: bool = False) -> dict[str, Any]:
     def masked(values: Any) -> Any:
         if not (mask and isinstance(values, dict)):
             return values
-        return {k: mask_id_number(v) if k in ("id_number", "student_number") and isinstance(v, str) else v
-                for k, v in values.items()}
+        def one(key: str, value: Any) -> Any:
+            if not isinstance(value, str):
+                return value
+            if key in ("id_number", "student_number", "national_student_number"):
+                return mask_id_number(value)
+            return mask_phone(value) if key == "guardian_phone" else value
+
+        return {k: one(k, v) for k, v in values.items()}
 
     return {"at": entry.at.isoformat(), "action": entry.action, "actor": entry.actor.username if entry.actor else None,
             "before": masked(entry.before), "after": masked(entry.after), "reason": entry.reason,

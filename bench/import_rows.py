@@ -41,7 +41,8 @@ def school_year_start(today: date) -> int:
     return today.year if today.month >= 9 else today.year - 1
 
 
-def generate(rows: int, seed: int, today: date) -> bytes:
+def generate(rows: int, seed: int, today: date, school: str | None = None) -> bytes:
+    """`school`: every row at that school (one school's upload); otherwise spread over 250 schools."""
     rng = random.Random(seed)
     codes = load_code_tables()
     label = {name: {item.code: code_display(item.code, item.label) for item in codes.table(name)}
@@ -81,7 +82,7 @@ def generate(rows: int, seed: int, today: date) -> bytes:
             "ethnicity": label["ethnicity"][rng.choices(ethnic_codes, ethnic_weights)[0]],
             "hukou_area": area,
             "hukou_address": "贵州省某县某镇某村某组",
-            "school_code": rng.choice(schools),
+            "school_code": school or rng.choice(schools),
             "grade": str(grade),
             "class_name": f"{CLASS_DIGITS[grade - 1]}年级（{rng.randint(1, 4)}）班",
             "enrolled_month": f"{enrolled_year}-09",

@@ -24,7 +24,7 @@ from SpiffWorkflow.spiff.parser.process import SPIFF_XSD
 from engine.forms import form_problems
 from engine.scripting import RefusedSource, compile_expression, compile_script
 from engine.templates import compile_instructions
-from engine.timers import parse_duration
+from engine.timers import parse_due, parse_duration
 
 SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 NS = {"bpmn": BPMN_MODEL_NS, "spiffworkflow": SPIFF_NS}
@@ -280,11 +280,14 @@ def _check_human_task(
         findings.error(task_id, f"{label(element)}指定了 action 却没有表单 / an action needs a form")
     if "due" in props:
         try:
-            parse_duration(props["due"])
+            parse_due(props["due"])
         except ValueError:
             findings.error(
-                task_id, f"{label(element)}的期限 {props['due']!r} 不是 ISO-8601 时长（如 P5D） / due is not an ISO-8601 duration"
+                task_id, f"{label(element)}的期限 {props['due']!r} 既不是 ISO-8601 时长（如 P5D），也不是月日（如 --09-10）"
+                         " / due is neither an ISO-8601 duration nor a month-day"
             )
+    if "org_unit" in props:
+        _compile(props["org_unit"], element, "办理单位表达式 org_unit", findings, script=False)
 
     instructions = None
     for node in _xpath(element, "./bpmn:extensionElements/spiffworkflow:instructionsForEndUser"):

@@ -34,6 +34,9 @@ class UserTaskInfo:
     due: str | None
     action: str | None
     instructions: str | None = None
+    # An expression on the task's data naming the org unit (its code) that acts, e.g. the receiving
+    # school of a transfer; without it the task belongs to the instance's own org unit.
+    org_unit: str | None = None
 
 
 # eq=False: a Definition is compared and hashed by identity; callers key their caches by sha256.
@@ -136,6 +139,7 @@ def _user_tasks(
                 due=props.get("due") or None,
                 action=props.get("action") or None,
                 instructions=xml.instructions if xml else task_spec.extensions.get("instructionsForEndUser"),
+                org_unit=props.get("org_unit") or None,
             )
     return found
 

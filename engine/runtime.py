@@ -43,6 +43,7 @@ class ReadyTask:
     due: str | None
     action: str | None
     data: dict
+    org_unit: str | None = None  # the acting org unit's code when the task names one (`org_unit` property)
 
 
 def start(definition: Definition, data: dict, *, services: Services, now: datetime) -> DefinedWorkflow:
@@ -94,9 +95,20 @@ def ready_tasks(workflow: DefinedWorkflow) -> list[ReadyTask]:
                 action=info.action,
                 # A copy of the top level: callers read it; nested values are plain JSON they must not change.
                 data=dict(task.data),
+                org_unit=_org_unit(workflow, task, info),
             )
         )
     return found
+
+
+def _org_unit(workflow: DefinedWorkflow, task: Task, info: UserTaskInfo) -> str | None:
+    if info.org_unit is None:
+        return None
+    value = workflow.script_engine.evaluate(task, info.org_unit)  # a failure is a ScriptError naming the task
+    if not isinstance(value, str) or not value:
+        raise EngineError(f"办理单位表达式 {info.org_unit!r} 应得到机构代码，实得 {value!r} / org_unit must give an org unit code",
+                          element_id=info.id)
+    return value
 
 
 def ready_task_data(workflow: DefinedWorkflow, guid: str) -> dict:
@@ -121,8 +133,11 @@ def complete_task(
     workflow.script_engine = ScriptEngine(services, moment)
     if info.form is not None and info.action is None:
         # The form's fields describe this submission only: a comment left by an earlier review must not linger.
-        for field_name in workflow.definition.forms[info.form].get("properties", {}):
+        # A field left out takes the form's `default`, so that expressions after the task may name it.
+        for field_name, field_schema in workflow.definition.forms[info.form].get("properties", {}).items():
             task.data.pop(field_name, None)
+            if isinstance(field_schema, dict) and "default" in field_schema:
+                task.data[field_name] = field_schema["default"]
     task.data.update(submission.workflow_data)
     task.internal_data["completed_at"] = moment.isoformat()
     recorded = {key: submission.workflow_data[key] for key in ("decision", "comment") if key in submission.workflow_data}
@@ -147,6 +162,11 @@ def next_timer_due(workflow: DefinedWorkflow) -> datetime | None:
         and (due := timer_due(task)) is not None
     ]
     return min(dues, default=None)
+
+
+def cancel(workflow: DefinedWorkflow) -> None:
+    """Withdrawn by its initiator: every task not yet finished is cancelled and the workflow ends unsuccessfully."""
+    workflow.cancel()
 
 
 def is_finished(workflow: DefinedWorkflow) -> bool:

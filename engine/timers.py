@@ -8,8 +8,10 @@ threads advancing two workflows with different clocks do not see each other's ti
 
 from __future__ import annotations
 
+import calendar
+import re
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
@@ -49,10 +51,39 @@ def parse_duration(expression: str) -> dict[str, float]:
     return parts
 
 
-def due_at(start: datetime, duration: str) -> datetime:
-    """`start` plus an ISO-8601 duration, counting calendar months and years the way Spiff's timers do."""
+_MONTH_DAY = re.compile(r"^--(\d{2})-(\d{2})$")
+
+
+def parse_due(expression: str) -> tuple[int, int] | dict[str, float]:
+    """A task's `due`: an ISO-8601 duration from when the task opens (`P5D`), or a calendar day,
+    ISO-8601's month-day `--09-10`, as the regulation's deadlines are (Art. 13: 9月10日). Raises ValueError."""
+    match = _MONTH_DAY.match(expression) if isinstance(expression, str) else None
+    if match is None:
+        return parse_duration(expression)
+    month, day = int(match[1]), int(match[2])
+    try:
+        date(2024, month, day)  # a leap year, so --02-29 is a day
+    except ValueError:
+        raise ValueError(f"not a month-day: {expression!r}") from None
+    return month, day
+
+
+def due_at(start: datetime, due: str, zone: tzinfo = UTC) -> datetime:
+    """When a task opened at `start` is due: `start` plus a duration (calendar months and years counted the
+    way Spiff's timers count them), or the end of the next such calendar day in `zone`, on or after
+    `start`'s own day (a task opened on 9月1日 with --09-10 is due at the end of 9月10日 that year)."""
     start = aware_utc(start)
-    return start + TimerEventDefinition.get_timedelta_from_start(parse_duration(duration), start)
+    parsed = parse_due(due)
+    if isinstance(parsed, dict):
+        return start + TimerEventDefinition.get_timedelta_from_start(parsed, start)
+    month, day = parsed
+    today = start.astimezone(zone).date()
+    year = today.year if (month, day) >= (today.month, today.day) else today.year + 1
+    if (month, day) == (2, 29):
+        while not calendar.isleap(year):
+            year += 1
+    end_of_day = datetime.combine(date(year, month, day) + timedelta(days=1), time(), tzinfo=zone)
+    return end_of_day.astimezone(UTC) - timedelta(seconds=1)
 
 
 def _parse_datetime(value: Any) -> datetime:

@@ -1,8 +1,14 @@
 """Every table, imported in one place so that Alembic and the mappers see the whole schema."""
 
+from registry.attachments import Attachment
 from registry.audit import AuditEntry
 from registry.county_policy import CountyPolicy
 from registry.db import Base
+from registry.drafts import TaskDraft
+from registry.graduation import GraduationBatch, GraduationEntry
+from registry.imports import ImportBatch, ImportRow
+from registry.inbox import SavedView
+from registry.key_field_requests import KeyFieldRequest
 from registry.org_units import OrgUnit
 from registry.schools import School
 from registry.students import EnrolmentPeriod, Student
@@ -10,6 +16,7 @@ from registry.users import RoleGrant, User
 from registry.workflows import HumanTask, InstanceTimer, ProcessInstance, ProcessVersion
 
 __all__ = [
-    "AuditEntry", "Base", "CountyPolicy", "EnrolmentPeriod", "HumanTask", "InstanceTimer", "OrgUnit", "ProcessInstance",
-    "ProcessVersion", "RoleGrant", "School", "Student", "User",
+    "Attachment", "AuditEntry", "Base", "CountyPolicy", "EnrolmentPeriod", "HumanTask", "ImportBatch", "ImportRow", "InstanceTimer", "OrgUnit", "ProcessInstance",
+    "ProcessVersion", "RoleGrant", "SavedView", "School", "Student", "TaskDraft", "User",
+    "GraduationBatch", "GraduationEntry", "KeyFieldRequest",
 ]

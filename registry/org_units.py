@@ -2,7 +2,7 @@
 
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, String, bindparam, select
+from sqlalchemy import ForeignKey, Index, String, bindparam, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from registry.db import Base
@@ -21,6 +21,9 @@ PARENT_KIND = {OrgKind.township: OrgKind.county, OrgKind.school: OrgKind.townshi
 
 class OrgUnit(Base):
     __tablename__ = "org_unit"
+    # Paths are only ever matched by prefix (access.scope_clause, the county duplicate check): in
+    # PostgreSQL's default collation only a varchar_pattern_ops index serves LIKE '/1/4/%'.
+    __table_args__ = (Index("ix_org_unit_path", "path", postgresql_ops={"path": "varchar_pattern_ops"}),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(20), unique=True)
@@ -28,7 +31,7 @@ class OrgUnit(Base):
     kind: Mapped[str] = mapped_column(String(20))
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("org_unit.id"))
     # Materialised path "/1/4/9/": a grant at one unit covers every unit whose path starts with its own.
-    path: Mapped[str] = mapped_column(String(255), index=True, default="")
+    path: Mapped[str] = mapped_column(String(255), default="")
 
     def covers(self, other: "OrgUnit") -> bool:
         return other.path.startswith(self.path)

@@ -4,6 +4,7 @@ import secrets
 from functools import cache
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -69,3 +70,9 @@ class Settings(BaseSettings):
 @cache
 def get_settings() -> Settings:
     return Settings()
+
+
+@cache
+def local_zone() -> ZoneInfo:
+    """The county's clock for display and for "this week" (Asia/Shanghai unless MEALROLL_DISPLAY_TIMEZONE)."""
+    return ZoneInfo(get_settings().display_timezone)

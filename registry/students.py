@@ -1,14 +1,14 @@
-"""Student records: intake, revision, confirmation into the database, voiding, search."""
+"""Student records: intake, revision, confirmation into the database, voiding. Lists: student_lists.py."""
 
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, bindparam, func, insert, or_, select
+from sqlalchemy import ForeignKey, Index, String, Text, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, selectinload
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from registry.access import holds, mask_id_number, may_see_full_id, scope_clause, sees
+from registry.access import holds, mask_id_number, mask_phone, may_see_full_id, sees
 from registry.audit import AuditEntry, record
 from registry.code_tables import load_code_tables
 from registry.county_policy import key_field_lock_date, policy_of
@@ -19,7 +19,6 @@ from registry.org_units import OrgKind, OrgUnit, county_of, county_path_of, find
 from registry.photos import accept_photo
 from registry.rules.findings import Finding
 from registry.rules.student import check_student, normalise_student
-from registry.student_files import build_export
 from registry.users import Role, User
 
 
@@ -59,7 +58,6 @@ KEY_FIELDS = ("name", "sex", "birth_date", "id_type", "id_number")
 # These change who is subsidised or how much (school, months, 一补): a process with county approval
 # decides them (Art. 14, 15), never a direct edit.
 PROCESS_FIELDS = ("school_code", "enrolled_month", "boarding_mode", "boarding_allowance")
-EXPORT_LIMIT = 100_000
 # An ID number counts twice only where the record is live.
 LIVE_STATUSES = (StudentStatus.pending, StudentStatus.active)
 
@@ -67,7 +65,7 @@ LIVE_STATUSES = (StudentStatus.pending, StudentStatus.active)
 class Student(Base):
     __tablename__ = "student"
     id: Mapped[int] = mapped_column(primary_key=True)
-    school_id: Mapped[int] = mapped_column(ForeignKey("org_unit.id"), index=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("org_unit.id"))
     status: Mapped[str] = mapped_column(String(20), default=StudentStatus.pending, index=True)
     name: Mapped[str] = mapped_column(String(50), index=True)
     former_name: Mapped[str | None] = mapped_column(String(50))
@@ -126,6 +124,12 @@ Index(
     postgresql_where=Student.status == "active",
     sqlite_where=Student.status == "active",
 )
+# Student search (registry/student_lists.py, measured in bench/RESULTS.md): a school's students in id
+# order, a school's names by prefix (varchar_pattern_ops: PostgreSQL's LIKE 'x%' cannot use an index
+# in the default collation; SQLite matches prefixes with GLOB, which uses a plain index), 学籍号 exactly.
+Index("ix_student_school_id_id", Student.school_id, Student.id)
+Index("ix_student_school_id_name", Student.school_id, Student.name, postgresql_ops={"name": "varchar_pattern_ops"})
+Index("ix_student_student_number", Student.student_number)
 
 
 class EnrolmentPeriod(Base):
@@ -142,6 +146,19 @@ class EnrolmentPeriod(Base):
 
     student: Mapped[Student] = relationship(back_populates="periods")
     school: Mapped[OrgUnit] = relationship(lazy="joined")
+
+    def covers(self, month: str) -> bool:
+        """Subsidy is paid for the months from_month … to_month inclusive (to_month None: still open).
+
+        A period closed in its own first month, and every period of a voided record, has to_month
+        before from_month and so covers no month (registry/student_status.py, `void_active`)."""
+        return self.from_month <= month and (self.to_month is None or month <= self.to_month)
+
+
+def previous_month(month: str) -> str:
+    """"2024-01" → "2023-12"; months are YYYY-MM strings, which sort as they should."""
+    year, number = int(month[:4]), int(month[5:])
+    return f"{year - 1}-12" if number == 1 else f"{year}-{number - 1:02d}"
 
 
 def _raise_on_errors(findings: list[Finding]) -> list[Finding]:
@@ -240,9 +257,22 @@ def key_fields_lock_date(session: Session, student: Student) -> date | None:
     return key_field_lock_date(policy_of(session, county_of(session, student.school)), student.confirmed_at)
 
 
-def update_student(session: Session, *, actor: User, student_id: int, changes: dict[str, Any], today: date,
-                   reason: str | None = None) -> list[Finding]:
-    """A registrar's direct correction of an active record; key fields only until they lock."""
+def key_fields_locked(session: Session, student: Student, *, today: date) -> bool:
+    lock = key_fields_lock_date(session, student)
+    return lock is not None and today >= lock
+
+
+def directly_editable(*, key_fields_locked: bool) -> tuple[str, ...]:
+    """The fields a registrar corrects without a process: never PROCESS_FIELDS, KEY_FIELDS until they lock."""
+    return tuple(f for f in STUDENT_FIELDS if f not in PROCESS_FIELDS and not (key_fields_locked and f in KEY_FIELDS))
+
+
+def may_edit(actor: User, student: Student) -> bool:
+    return student.status == StudentStatus.active and holds(actor, Role.school_registrar, student.school)
+
+
+def get_for_edit(session: Session, *, actor: User, student_id: int) -> Student:
+    """The record as its school's registrar may correct it: active, and in their own school."""
     student = get_student(session, actor=actor, student_id=student_id)
     if not holds(actor, Role.school_registrar, student.school):
         raise PermissionDenied("只有本校学籍管理员可以修改学生信息")
@@ -250,12 +280,24 @@ def update_student(session: Session, *, actor: User, student_id: int, changes: d
         raise InvalidTransition("待审核的学生请在录入流程的“退回修改”任务中修改")
     if student.status != StudentStatus.active:
         raise InvalidTransition(f"{STATUS_LABELS[StudentStatus(student.status)]}的学生信息不能直接修改")
+    return student
+
+
+def update_student(session: Session, *, actor: User, student_id: int, changes: dict[str, Any], today: date,
+                   reason: str | None = None, require_reason: bool = False) -> list[Finding]:
+    """A registrar's direct correction of an active record; key fields only until they lock.
+
+    Only fields whose value really changes count (compared after normalising: "3" is grade 3);
+    nothing changed, nothing written. `require_reason` (the edit page) reports a blank reason
+    together with the field errors."""
+    student = get_for_edit(session, actor=actor, student_id=student_id)
     unknown = [k for k in changes if k not in STUDENT_FIELDS and k != "school_code"]
     if unknown:
         raise RuleViolation("未知字段：" + "、".join(unknown),
                             details=[{"field": k, "message": f"{k}：不是学生信息的字段"} for k in unknown])
     current = student.fields()
-    changed = {k: v for k, v in changes.items() if v != current.get(k)}
+    proposed = normalise_student({**current, **changes})
+    changed = {k: proposed.get(k) for k in changes if proposed.get(k) != current.get(k)}
     guarded = [k for k in changed if k in PROCESS_FIELDS]
     if guarded:
         raise Conflict("学校、入学年月、就读方式和享受一补的变更影响受益人数，须经学籍异动或转学流程报县审批后更改（办法第十四、十五条）",
@@ -266,7 +308,17 @@ def update_student(session: Session, *, actor: User, student_id: int, changes: d
         raise Conflict(f"关键信息已于 {lock.isoformat()} 锁定（到期即锁），请由监护人申请，通过关键信息变更流程"
                        f"（key_field_change）报县审批后更改",
                        details=[{"field": k, "message": "已锁定"} for k in locked])
-    clean, warnings = validate_student({**current, **changes}, today=today)
+    reason = reason.strip() if isinstance(reason, str) else None
+    no_reason = [{"field": "reason", "message": "修改原因：必填"}] if require_reason and not reason else []
+    try:
+        clean, warnings = validate_student({**current, **changes}, today=today)
+    except RuleViolation as err:
+        raise RuleViolation("；".join([err.message, *(p["message"] for p in no_reason)]),
+                            details=[*(err.details or []), *no_reason]) from None
+    if not changed:
+        return warnings
+    if no_reason:
+        raise RuleViolation(no_reason[0]["message"], details=no_reason)
     if "id_number" in changed or "student_number_aux" in changed:
         _refuse_live_duplicate(session, student, clean)
     before = {k: current[k] for k in changed}
@@ -274,10 +326,45 @@ def update_student(session: Session, *, actor: User, student_id: int, changes: d
     try:
         session.flush()
     except IntegrityError as err:
-        raise Conflict("身份证件号在县内已有在籍记录", details=[{"field": "id_number", "message": "重复"}]) from err
+        raise Conflict("身份证件号在县内已有在籍记录",
+                       details=[{"field": "id_number", "message": "身份证件号：县内已有在籍记录（一人一号）"}]) from err
     after = {k: v for k, v in student.fields().items() if k in changed}
     record(session, actor=actor, action="student.update", object_type="student", object_id=student.id,
            org_unit_id=student.school_id, before=before, after=after, reason=reason)
+    return warnings
+
+
+def apply_key_field_change(session: Session, *, student_id: int, changes: dict[str, Any], reason: str,
+                           actor: User | None, today: date, instance_id: int | None = None) -> list[Finding]:
+    """Art. 14: the change a guardian applied for and the county approved, applied to a record whose key
+    fields are locked. Only key fields (and 学籍辅号, which goes with an ID number); the same rules and the
+    county-wide duplicate check as any entry; before/after in history with the approving instance."""
+    student = session.get(Student, student_id, with_for_update={"of": Student})
+    if student is None:
+        raise NotFound(f"找不到学生 {student_id}")
+    if student.status not in LIVE_STATUSES:
+        raise InvalidTransition(f"{STATUS_LABELS[StudentStatus(student.status)]}的学生不能变更关键信息")
+    allowed = (*KEY_FIELDS, "student_number_aux")
+    other = [k for k in changes if k not in allowed]
+    if other:
+        raise RuleViolation("关键信息变更只能更改姓名、性别、出生日期、身份证件类型、身份证件号和学籍辅号",
+                            details=[{"field": k, "message": "不是关键信息"} for k in other])
+    current = student.fields()
+    clean, warnings = validate_student({**current, **changes}, today=today)
+    changed = {k: clean.get(k) for k in changes if clean.get(k) != current.get(k)}
+    if not changed:
+        raise RuleViolation("申请变更的值与现有信息相同", details=[{"field": k, "message": "未变化"} for k in changes])
+    if "id_number" in changed or "student_number_aux" in changed:
+        _refuse_live_duplicate(session, student, clean)
+    _assign(student, clean)
+    try:
+        session.flush()
+    except IntegrityError as err:
+        raise Conflict("身份证件号在县内已有在籍记录",
+                       details=[{"field": "id_number", "message": "身份证件号：县内已有在籍记录（一人一号）"}]) from err
+    record(session, actor=actor, action="student.key_field_change", object_type="student", object_id=student.id,
+           org_unit_id=student.school_id, instance_id=instance_id, reason=reason,
+           before={k: current[k] for k in changed}, after={k: student.fields()[k] for k in changed})
     return warnings
 
 
@@ -285,7 +372,8 @@ def _refuse_live_duplicate(session: Session, student: Student, clean: dict[str, 
     if _live_same_id(session, student_id=student.id, id_number=clean["id_number"],
                      aux=clean.get("student_number_aux"), school=student.school):
         raise Conflict(f"身份证件号 {mask_id_number(clean['id_number'])} 在县内已有学籍记录，一人一号（办法第七条）",
-                       details=[{"field": "id_number", "message": "县内重复"}])
+                       details=[{"field": "id_number",
+                                 "message": "身份证件号：县内已有相同证件号和学籍辅号的学籍记录（一人一号）"}])
 
 
 # Built once: the duplicate check runs on every intake and transfer.
@@ -312,6 +400,12 @@ def _live_same_id(session: Session, *, student_id: int, id_number: str, aux: str
         "county_path": county_path_of(school)}).scalars())
 
 
+def live_records_with_id(session: Session, *, student: Student, id_number: str, aux: str | None) -> list[int]:
+    """Other live records of the county under an ID number (and 学籍辅号) this record does not carry yet:
+    what a key-field change is checked against before the county decides (Art. 7)."""
+    return _live_same_id(session, student_id=student.id, id_number=id_number, aux=aux, school=student.school)
+
+
 def check_duplicates(session: Session, *, student_id: int) -> dict[str, Any]:
     """Art. 7 一人一号，全县联网: the same ID live at any school of the county is a conflict.
 
@@ -324,8 +418,9 @@ def check_duplicates(session: Session, *, student_id: int) -> dict[str, Any]:
 
 
 def activate(session: Session, *, student_id: int, actor: User | None, now: datetime,
-             instance_id: int | None = None) -> None:
-    """确认入库: the record becomes active and its first enrolment period opens at the enrolment month."""
+             instance_id: int | None = None, from_month: str | None = None) -> None:
+    """确认入库: the record becomes active and its first enrolment period opens at the enrolment month,
+    or at `from_month` for a student transferred in from another county (registry/transfers.py)."""
     conn = session.connection()
     row = conn.execute(_STUDENT_FOR_ACTIVATION, {"student_id": student_id}).first()
     if row is None or row.status != StudentStatus.pending:
@@ -342,7 +437,8 @@ def activate(session: Session, *, student_id: int, actor: User | None, now: date
     except IntegrityError as err:
         raise refusal from err  # two confirmations of one ID raced past the check; the index stopped this one
     conn.execute(insert(EnrolmentPeriod.__table__).values(student_id=student_id, school_id=row.school_id,
-                                                          from_month=row.enrolled_month, instance_id=instance_id))
+                                                          from_month=from_month or row.enrolled_month,
+                                                          instance_id=instance_id))
     record(session, actor=actor, action="student.activate", object_type="student", object_id=student_id,
            org_unit_id=row.school_id, instance_id=instance_id,
            before={"status": StudentStatus.pending}, after={"status": StudentStatus.active})
@@ -359,6 +455,51 @@ def void(session: Session, *, student_id: int, reason: str, actor: User | None, 
            before={"status": StudentStatus.pending}, after={"status": StudentStatus.voided})
 
 
+VOID_REASON_MAX = 500
+
+
+def may_void(actor: User, student: Student) -> bool:
+    return student.status == StudentStatus.active and (
+        holds(actor, Role.county_reviewer, student.school) or holds(actor, Role.county_admin, student.school))
+
+
+def void_active(session: Session, *, actor: User, student_id: int, reason: str) -> Student:
+    """A confirmed record entered by mistake (a ghost or a double, Art. 10, 27), voided by the county.
+
+    Nothing is deleted: the record stays, voided with its reason, and each of its enrolment periods
+    gets to_month = the month before its from_month, so it covers no month (`EnrolmentPeriod.covers`)
+    and the record never counts for subsidy, past months included. The periods as they were are in
+    the audit entry. Voiding frees the ID number for a correct record (only active ones are unique)."""
+    student = get_student(session, actor=actor, student_id=student_id)
+    if not (holds(actor, Role.county_reviewer, student.school) or holds(actor, Role.county_admin, student.school)):
+        raise PermissionDenied("只有县营养办审核员或县教育局系统管理员可以作废在籍学生的记录")
+    clean = reason.strip() if isinstance(reason, str) else ""
+    if not clean or len(clean) > VOID_REASON_MAX:
+        message = "作废原因：必填" if not clean else f"作废原因：不能超过 {VOID_REASON_MAX} 字"
+        raise RuleViolation(message, details=[{"field": "reason", "message": message}])
+    student = session.get(Student, student_id, with_for_update={"of": Student}, populate_existing=True)
+    assert student is not None  # seen a moment ago; students are never deleted
+    if student.status == StudentStatus.pending:
+        raise InvalidTransition("待审核的学生不在此作废：请在录入流程的县级确认任务中驳回")
+    if student.status != StudentStatus.active:
+        raise InvalidTransition(f"只能作废在籍学生的记录，该生为“{STATUS_LABELS[StudentStatus(student.status)]}”")
+    periods = list(session.scalars(select(EnrolmentPeriod).where(EnrolmentPeriod.student_id == student.id)
+                                   .order_by(EnrolmentPeriod.from_month, EnrolmentPeriod.id)
+                                   .with_for_update(of=EnrolmentPeriod).execution_options(populate_existing=True)))
+    before = [{"school_code": p.school.code, "from_month": p.from_month, "to_month": p.to_month} for p in periods]
+    for period in periods:
+        period.to_month = previous_month(period.from_month)
+    student.status, student.void_reason = StudentStatus.voided, clean
+    session.flush()
+    session.expire(student, ["periods"])
+    record(session, actor=actor, action="student.void", object_type="student", object_id=student.id,
+           org_unit_id=student.school_id, reason=clean,
+           before={"status": StudentStatus.active, "enrolment_periods": before},
+           after={"status": StudentStatus.voided,
+                  "enrolment_periods": [{**b, "to_month": p.to_month} for b, p in zip(before, periods, strict=True)]})
+    return student
+
+
 def get_student_unscoped(session: Session, student_id: int) -> Student:
     student = session.get(Student, student_id)
     if student is None:
@@ -372,30 +513,6 @@ def get_student(session: Session, *, actor: User, student_id: int) -> Student:
     if student is None or not sees(actor, student.school):
         raise NotFound(f"找不到学生 {student_id}")
     return student
-
-
-def search(session: Session, *, actor: User, q: str | None = None, status: str | None = None,
-           school_code: str | None = None, grade: int | None = None, class_name: str | None = None,
-           limit: int = 50, offset: int = 0) -> tuple[list[Student], int]:
-    """Students in the caller's scope: by name, ID number or 学籍号, and by school, grade, class, status."""
-    query = select(Student).join(OrgUnit, Student.school_id == OrgUnit.id).where(scope_clause(actor, OrgUnit.path))
-    if school_code:
-        query = query.where(OrgUnit.code == school_code)
-    if grade is not None:
-        query = query.where(Student.grade == grade)
-    if class_name:
-        query = query.where(Student.class_name == class_name)
-    if q:
-        term = q.strip()
-        query = query.where(or_(Student.name.contains(term, autoescape=True),
-                                Student.id_number == term.upper(),
-                                Student.student_number == term))
-    if status:
-        query = query.where(Student.status == status)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(query.options(selectinload(Student.periods))
-                           .order_by(Student.id).limit(limit).offset(offset)).all()
-    return list(rows), total
 
 
 def set_photo(session: Session, *, actor: User, student_id: int, data: bytes, store: FileStore) -> Student:
@@ -424,25 +541,27 @@ def photo_of(session: Session, *, actor: User, student_id: int, thumbnail: bool,
     return store.open(key)
 
 
-def export(session: Session, *, actor: User, limit: int = EXPORT_LIMIT, **filters: Any) -> tuple[bytes, int]:
-    """Any list the caller may see, as XLSX; IDs masked unless every row's school lets them see IDs in full."""
-    rows, total = search(session, actor=actor, limit=limit, **filters)
-    if total > limit:
-        raise RuleViolation(f"一次最多导出 {limit} 人，请缩小查询范围",
-                            details=[{"field": "q", "message": "结果过多"}])
-    mask = not all(may_see_full_id(actor, s.school) for s in rows)
-    data = build_export([s.fields() for s in rows], mask_id=mask)
-    # Art. 24: every copy of student data that leaves the screen is on record.
-    record(session, actor=actor, action="student.export", object_type="student_list", object_id=None,
-           after={"filters": {k: v for k, v in filters.items() if v is not None}, "rows": total, "masked": mask})
-    return data, total
-
-
 def history(session: Session, *, student: Student) -> list[AuditEntry]:
     """Every recorded change of one student, oldest first: the timeline of the record."""
     return list(session.scalars(select(AuditEntry).where(AuditEntry.object_type == "student",
                                                          AuditEntry.object_id == str(student.id))
                                 .order_by(AuditEntry.id)))
+
+
+def review_findings(session: Session, *, student: Student, actor: User, today: date) -> dict[str, Any]:
+    """What a reviewer should see beside the decision: the rules' warnings on the record as it is now,
+    and the other live records of the county under the same ID number (Art. 7), as the reviewer may see them."""
+    clean = normalise_student(student.fields())
+    findings = [f for f in check_student(clean, today=today, codes=load_code_tables()) if f.severity == "warning"]
+    findings += _near_duplicates(session, clean, student.school)
+    same = _live_same_id(session, student_id=student.id, id_number=student.id_number,
+                         aux=student.student_number_aux, school=student.school)
+    others = [session.get(Student, other_id) for other_id in same]
+    return {"warnings": [f.message for f in findings],
+            "duplicates": [{"id": o.id, "name": o.name, "school": o.school.name,
+                            "status_label": STATUS_LABELS[StudentStatus(o.status)],
+                            "id_number": o.id_number if may_see_full_id(actor, o.school) else mask_id_number(o.id_number)}
+                           for o in others if o is not None]}
 
 
 def to_read(student: Student, *, actor: User) -> dict[str, Any]:
@@ -451,6 +570,7 @@ def to_read(student: Student, *, actor: User) -> dict[str, Any]:
            "school": student.school.as_ref(),
            "confirmed_at": student.confirmed_at.isoformat() if student.confirmed_at else None,
            "has_photo": student.photo_key is not None,
+           "void_reason": student.void_reason,
            "enrolment_periods": [
                {"school_code": p.school.code, "from_month": p.from_month, "to_month": p.to_month}
                for p in student.periods
@@ -458,4 +578,6 @@ def to_read(student: Student, *, actor: User) -> dict[str, Any]:
     if not may_see_full_id(actor, student.school):
         out["id_number"] = mask_id_number(student.id_number)
         out["student_number"] = mask_id_number(student.student_number)
+        out["national_student_number"] = mask_id_number(student.national_student_number)
+        out["guardian_phone"] = mask_phone(student.guardian_phone)
     return out

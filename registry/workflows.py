@@ -34,20 +34,23 @@ from engine import runtime
 from engine.errors import DefinitionError, EngineError, FormDataError, TaskNotReady
 from engine.templates import render_instructions
 from engine.timers import due_at
-from registry.access import holds, scope_clause, sees
-from registry.actions import SERVICES, TASK_ACTIONS, ServiceContext, starter_for
+from registry import drafts, process_guards
+from registry.access import holds, oversees, scope_clause, sees
+from registry.actions import SERVICES, TASK_ACTIONS, WITHDRAWALS, ServiceContext, starter_for
 from registry.audit import AuditEntry, record
 from registry.db import Base, JSONType, UTCDateTime, is_postgres, utcnow, write_row
 from registry.errors import Conflict, DomainError, InvalidTransition, NotFound, PermissionDenied, RuleViolation
 from registry.forms import choices, validate_form
-from registry.org_units import OrgUnit
+from registry.org_units import OrgUnit, find_org_unit
 from registry.rules.findings import Finding
+from registry.settings import local_zone
 from registry.users import ROLE_LABELS, Role, User
 
 
 class InstanceStatus(StrEnum):
     running = "running"
     completed = "completed"
+    withdrawn = "withdrawn"  # taken back by its initiator before anyone after them acted (撤回)
     error = "error"
 
 
@@ -98,6 +101,7 @@ class ProcessInstance(Base):
 
     version: Mapped[ProcessVersion] = relationship()
     org_unit: Mapped[OrgUnit] = relationship()
+    started_by: Mapped[User | None] = relationship()
 
     __mapper_args__ = {"version_id_col": version_id}
 
@@ -319,8 +323,9 @@ def _save(session: Session, instance: ProcessInstance, workflow: Any, ctx: Servi
         new_rows.append({
             "instance_id": instance.id, "task_guid": guid, "process_id": instance.process_id,
             "task_id": task.task_id, "title": task.name, "form": task.form, "role": task.lane or "",
-            "org_unit_id": instance.org_unit_id, "status": TaskStatus.open, "created_at": ctx.now,
-            "due_at": due_at(ctx.now, due) if due else None, "overdue": task.task_id in ctx.overdue_task_ids,
+            "org_unit_id": _acting_unit_id(session, instance, task), "status": TaskStatus.open, "created_at": ctx.now,
+            "due_at": due_at(ctx.now, due, local_zone()) if due else None,
+            "overdue": task.task_id in ctx.overdue_task_ids,
         })
     if new_rows:
         conn.execute(_INSERT_TASK, new_rows)
@@ -334,6 +339,17 @@ def _save(session: Session, instance: ProcessInstance, workflow: Any, ctx: Servi
     stale = session.identity_map.get(identity_key(InstanceTimer, instance.id))
     if stale is not None:
         session.expunge(stale)
+
+
+def _acting_unit_id(session: Session, instance: ProcessInstance, task: runtime.ReadyTask) -> int:
+    """The instance's own org unit, unless the task names another from its data (a transfer's receiving school)."""
+    if task.org_unit is None:
+        return instance.org_unit_id
+    unit = find_org_unit(session, code=task.org_unit)
+    if unit is None:
+        raise Conflict(f"流程环节“{task.name}”的办理单位 {task.org_unit} 不存在，请联系流程管理员",
+                       details=[{"element_id": task.task_id, "message": "办理单位不存在"}])
+    return unit.id
 
 
 def _engine_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -375,17 +391,26 @@ def start_process(session: Session, *, actor: User, process_id: str, data: dict[
 
 
 def _visible_task(session: Session, actor: User, task_id: int) -> HumanTask:
-    """A task is visible to holders of its role at or above its org unit; to anyone else it does not exist."""
+    """A task is visible to holders of its role at or above its org unit, to the county roles that
+    oversee it, and to whoever completed it; to anyone else it does not exist."""
     task = session.get(HumanTask, task_id)
-    if task is None or not (holds(actor, task.role, task.org_unit) or task.completed_by_id == actor.id):
+    if task is None or not (holds(actor, task.role, task.org_unit) or oversees(actor, task.org_unit)
+                            or task.completed_by_id == actor.id):
         raise NotFound(f"找不到任务 {task_id}")
     return task
 
 
+def check_may_act(actor: User, task: HumanTask) -> None:
+    """Seeing a task is not acting on it: county roles oversee tasks they do not hold."""
+    if not holds(actor, task.role, task.org_unit):
+        raise PermissionDenied(f"此任务由{ROLE_LABELS[Role(task.role)]}办理，您只能查看")
+    if task.status != TaskStatus.open:
+        raise InvalidTransition("任务已完成或已取消")
+
+
 def claim_task(session: Session, *, actor: User, task_id: int) -> HumanTask:
     task = _visible_task(session, actor, task_id)
-    if task.status != TaskStatus.open:
-        raise InvalidTransition("任务已完成，不能认领")
+    check_may_act(actor, task)
     if task.claimed_by_id not in (None, actor.id):
         raise Conflict(f"任务已被 {task.claimed_by.display_name if task.claimed_by else '他人'} 认领")
     task.claimed_by_id = actor.id
@@ -432,6 +457,7 @@ def complete_task(session: Session, *, actor: User, task_id: int, data: dict[str
         "status": TaskStatus.completed, "completed_by_id": actor.id, "completed_at": now,
         "claimed_by_id": task.claimed_by_id or actor.id, "outcome": data.get("decision") or "submitted",
         "comment": data.get("comment") or None})
+    drafts.drop(session, task_id=task.id)
     _save(session, instance, workflow, ctx)
     record(session, actor=actor, action="task.complete", object_type="human_task", object_id=task.id,
            org_unit_id=task.org_unit_id, instance_id=instance.id,
@@ -476,6 +502,55 @@ def advance_instance(session: Session, *, instance_id: int, now: datetime | None
     return instance
 
 
+def withdraw(session: Session, *, actor: User, instance_id: int, reason: str,
+             now: datetime | None = None) -> ProcessInstance:
+    """撤回: the initiator takes a submission back while nobody after them has acted on it yet
+    (no task completed or claimed). The subject goes back to where it was before the start."""
+    now = now or utcnow()
+    instance = _lock(session, instance_id)
+    if not _sees_instance(session, actor, instance):
+        raise NotFound(f"找不到流程实例 {instance_id}")
+    refusal = _withdraw_refusal(session, actor, instance)
+    if refusal is not None:
+        raise refusal
+    if not reason or not reason.strip():
+        raise RuleViolation("撤回原因：必填", details=[{"field": "reason", "message": "必填"}])
+    definition = definition_of_instance(session, instance)
+    ctx = ServiceContext(session=session, actor=actor, instance_id=instance.id, now=now)
+    workflow = runtime.restore(definition, json.loads(instance.state), services=_services(ctx))
+    runtime.cancel(workflow)
+    undo = WITHDRAWALS.get(instance.process_id)
+    if undo is not None and instance.subject_id is not None:
+        undo(ctx, instance.subject_id, reason.strip())
+    _save(session, instance, workflow, ctx)
+    write_row(session, ProcessInstance, instance.id, {"status": InstanceStatus.withdrawn, "ended_at": now})
+    record(session, actor=actor, action="process.withdraw", object_type="process_instance", object_id=instance.id,
+           org_unit_id=instance.org_unit_id, instance_id=instance.id, reason=reason.strip(),
+           before={"status": InstanceStatus.running}, after={"status": InstanceStatus.withdrawn})
+    return instance
+
+
+def _withdraw_refusal(session: Session, actor: User, instance: ProcessInstance) -> DomainError | None:
+    """Why `actor` may not withdraw `instance` now, or None: one set of rules for doing it and for offering it."""
+    if instance.started_by_id != actor.id:
+        return PermissionDenied("只有发起人可以撤回")
+    if instance.status != InstanceStatus.running:
+        return InvalidTransition("流程已结束，不能撤回")
+    # The initiator's own first step (上传申请书 of key_field_change) is not someone after them acting.
+    acted = session.scalar(select(func.count()).select_from(HumanTask).where(
+        HumanTask.instance_id == instance.id,
+        ((HumanTask.status == TaskStatus.completed) & (HumanTask.completed_by_id != actor.id))
+        | (HumanTask.claimed_by_id.is_not(None) & (HumanTask.claimed_by_id != actor.id))))
+    if acted:
+        return InvalidTransition("下一环节已开始办理（已认领或已办理），不能撤回；请联系办理人退回")
+    return None
+
+
+def may_withdraw(session: Session, *, actor: User, instance: ProcessInstance) -> bool:
+    """Whether to offer 撤回: the rules of `withdraw`, without the lock (withdrawing checks them again)."""
+    return sees(actor, instance.org_unit) and _withdraw_refusal(session, actor, instance) is None
+
+
 def claim_due_instance(session: Session, *, now: datetime, skip: set[int] = frozenset()) -> int | None:  # type: ignore[assignment]
     """The next instance whose timer is due, locked for this transaction; other pollers skip it."""
     query = select(InstanceTimer.instance_id).where(InstanceTimer.due_at <= now)
@@ -489,7 +564,7 @@ def claim_due_instance(session: Session, *, now: datetime, skip: set[int] = froz
 
 # --- reading ---------------------------------------------------------------------------------
 
-_TASK_LIST_LOADS = (joinedload(HumanTask.org_unit), joinedload(HumanTask.instance), joinedload(HumanTask.claimed_by))
+TASK_LIST_LOADS = (joinedload(HumanTask.org_unit), joinedload(HumanTask.instance), joinedload(HumanTask.claimed_by))
 
 
 def list_tasks(session: Session, *, actor: User, status: str = TaskStatus.open, overdue: bool | None = None,
@@ -504,7 +579,7 @@ def list_tasks(session: Session, *, actor: User, status: str = TaskStatus.open, 
     if overdue is not None:
         query = query.where(HumanTask.overdue.is_(overdue))
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(query.options(*_TASK_LIST_LOADS)
+    rows = session.scalars(query.options(*TASK_LIST_LOADS)
                            .order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.id)
                            .limit(limit).offset(offset)).unique().all()
     return list(rows), total
@@ -542,14 +617,47 @@ def task_view(session: Session, task: HumanTask) -> tuple[dict[str, Any], str]:
 
 def get_instance(session: Session, *, actor: User, instance_id: int) -> ProcessInstance:
     instance = session.get(ProcessInstance, instance_id)
-    if instance is None or not sees(actor, instance.org_unit):
+    if instance is None or not _sees_instance(session, actor, instance):
         raise NotFound(f"找不到流程实例 {instance_id}")
     return instance
 
 
+def _sees_instance(session: Session, actor: User, instance: ProcessInstance) -> bool:
+    """Whoever sees the instance's org unit, or the unit of one of its tasks: a transfer started by one
+    school is the other school's business too once it has a step there; a third school never sees it."""
+    if sees(actor, instance.org_unit):
+        return True
+    units = session.scalars(select(OrgUnit).join(HumanTask, HumanTask.org_unit_id == OrgUnit.id)
+                            .where(HumanTask.instance_id == instance.id, HumanTask.org_unit_id != instance.org_unit_id)
+                            .distinct())
+    return any(sees(actor, unit) for unit in units)
+
+
+def instance_for(session: Session, *, subject_type: str, subject_id: int) -> ProcessInstance | None:
+    """The latest instance about one subject (a student, an import batch)."""
+    return session.scalars(select(ProcessInstance).where(ProcessInstance.subject_type == subject_type,
+                                                         ProcessInstance.subject_id == subject_id)
+                           .order_by(ProcessInstance.id.desc()).limit(1)).first()
+
+
+def instances_about(session: Session, *, actor: User, subject_type: str, subject_id: int) -> list[ProcessInstance]:
+    """Every instance about one subject that the caller may see, newest first."""
+    rows = session.scalars(select(ProcessInstance).where(ProcessInstance.subject_type == subject_type,
+                                                         ProcessInstance.subject_id == subject_id)
+                           .options(joinedload(ProcessInstance.version), joinedload(ProcessInstance.org_unit))
+                           .order_by(ProcessInstance.id.desc())).unique()
+    return [i for i in rows if _sees_instance(session, actor, i)]
+
+
+def open_requests_for_student(session: Session, *, student_id: int) -> list[ProcessInstance]:
+    """The running instances about one student (a transfer, a change, a graduation list naming them):
+    one at a time per student. The rule lives in registry/process_guards.py."""
+    return process_guards.open_requests_for_student(session, student_id=student_id)
+
+
 def instance_tasks(session: Session, instance: ProcessInstance) -> list[HumanTask]:
     return list(session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id)
-                                .options(*_TASK_LIST_LOADS).order_by(HumanTask.id)).unique())
+                                .options(*TASK_LIST_LOADS).order_by(HumanTask.id)).unique())
 
 
 def instance_history(session: Session, instance: ProcessInstance) -> list[AuditEntry]:

@@ -238,3 +238,34 @@ def test_signal_to_the_launcher_stops_web_worker_and_beat(tmp_path: Path, sig: s
     with launched(tmp_path / "var", log) as (launcher, port):
         stop(launcher, sig, log)
         assert not healthy(port)
+
+
+# --- import students ---------------------------------------------------------------------------
+
+def test_import_students_checks_with_progress_and_submits(tmp_path: Path) -> None:
+    from tests.registry.test_imports import pupil, xlsx
+    from tests.workers.conftest import prepare_database
+
+    data_dir = tmp_path / "var"
+    data_dir.mkdir()
+    env = cli_env(data_dir)
+    prepare_database(env["MEALROLL_DATABASE_URL"])
+    names = [pupil(961), pupil(963), pupil(965, sex="9")]
+    listing = tmp_path / "名单.xlsx"
+    listing.write_bytes(xlsx(names))
+
+    done = mealroll(env, "import", "students", str(listing), "--school", "2152019901", "--submit")
+    assert done.returncode == 0, done.stderr
+    assert "校验" in done.stdout and "审核中" in done.stdout
+    assert "可入库 new 2" in done.stdout and "有错误 invalid 1" in done.stdout
+
+    again = mealroll(env, "import", "students", str(listing), "--school", "2152019901")
+    assert again.returncode == 0 and "已上传过" in again.stdout
+
+    not_a_list = tmp_path / "notes.csv"
+    not_a_list.write_text("备注\n无\n", encoding="utf-8")
+    refused = mealroll(env, "import", "students", str(not_a_list), "--school", "2152019901")
+    assert refused.returncode == 1 and "文件无法导入" in refused.stdout
+
+    unknown = mealroll(env, "import", "students", str(listing), "--school", "9999999999")
+    assert unknown.returncode == 2 and "9999999999" in unknown.stderr

@@ -29,6 +29,11 @@ def make_celery(settings: Settings | None = None) -> Celery:
                 "task": "workflow.fire_due_timers",
                 "schedule": timedelta(seconds=settings.timer_poll_seconds),
             },
+            # Uploaded student lists wait in import_batch (status queued) until a worker takes them.
+            "check-queued-imports": {
+                "task": "imports.check_queued",
+                "schedule": timedelta(seconds=settings.timer_poll_seconds),
+            },
         },
     }
     if settings.broker.startswith("filesystem"):

@@ -5,8 +5,9 @@ from functools import cache
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from registry import workflows
+from registry import imports, workflows
 from registry.db import make_engine, make_sessionmaker, unit_of_work, utcnow
+from registry.file_store import FileStore, local_file_store
 from registry.settings import get_settings
 from workers.app import celery_app
 
@@ -41,3 +42,27 @@ def fire_due_timers(factory: sessionmaker[Session], *, limit: int = 100) -> int:
 @celery_app.task(name="workflow.fire_due_timers", ignore_result=True)
 def fire_due_timers_task() -> int:
     return fire_due_timers(sessions())
+
+
+def check_queued_imports(factory: sessionmaker[Session], store: FileStore, *, limit: int = 5) -> int:
+    """Check uploaded student lists one after another; a batch that breaks is marked failed, not retried forever."""
+    checked = 0
+    while checked < limit:
+        now = utcnow()
+        with unit_of_work(factory) as session:
+            batch_id = imports.claim_next(session, now=now)
+        if batch_id is None:
+            break
+        try:
+            imports.check_batch(factory, batch_id, store=store, today=now.date())
+        except Exception:
+            log.exception("import batch %s could not be checked", batch_id)
+            with unit_of_work(factory) as session:
+                imports.mark_failed(session, batch_id=batch_id)
+        checked += 1
+    return checked
+
+
+@celery_app.task(name="imports.check_queued", ignore_result=True)
+def check_queued_imports_task() -> int:
+    return check_queued_imports(sessions(), local_file_store(get_settings()))

@@ -5,9 +5,9 @@ from fastapi import APIRouter, Depends, Request
 from api.deps import CurrentUser, DbSession, RowId
 from api.schemas import DataBody, findings, instance_read, task_read
 from engine import definitions
-from registry import workflows
+from registry import diagrams, workflows
 from registry.errors import RuleViolation
-from registry.users import Role
+from registry.users import ROLE_LABELS, Role
 
 router = APIRouter(prefix="/api", tags=["processes"])
 
@@ -33,6 +33,17 @@ def get_instance(instance_id: RowId, session: DbSession, user: CurrentUser) -> d
         "history": [{"at": e.at.isoformat(), "action": e.action, "actor_id": e.actor_id, "after": e.after,
                      "reason": e.reason} for e in workflows.instance_history(session, instance)],
     }
+
+
+@router.get("/instances/{instance_id}/diagram")
+def get_diagram(instance_id: RowId, session: DbSession, user: CurrentUser) -> dict[str, Any]:
+    """The BPMN XML of the instance's deployed version, the element ids waiting for someone (`active`)
+    and those done (`completed`), for a diagram viewer to highlight."""
+    bpmn, progress = diagrams.get_diagram(session, actor=user, instance_id=instance_id)
+    return {"bpmn": bpmn, "active": progress.active, "completed": progress.completed,
+            "steps": [{"id": s.id, "name": s.name, "state": s.state} for s in progress.steps],
+            # Lane names are role codes; a viewer shows these labels instead.
+            "lane_labels": {str(role): text for role, text in ROLE_LABELS.items()}}
 
 
 async def raw_body(request: Request) -> bytes:

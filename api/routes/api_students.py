@@ -6,7 +6,7 @@ from fastapi import APIRouter, Body, Query, Request, Response, UploadFile
 from api.deps import CurrentUser, DbSession, Offset, RowId
 from api.schemas import findings, history_read, local_today, student_read
 from registry import county_policy as county_policy_service
-from registry import students
+from registry import student_lists, students
 from registry.access import may_see_full_id
 from registry.code_tables import load_code_tables
 from registry.errors import NotFound
@@ -23,8 +23,8 @@ def list_students(session: DbSession, user: CurrentUser, q: str | None = Query(N
                   status: str | None = Query(None, max_length=20), school_code: str | None = Query(None, max_length=10),
                   grade: int | None = Query(None, ge=1, le=9), class_name: str | None = Query(None, max_length=40),
                   limit: int = Query(50, ge=1, le=500), offset: Offset = 0) -> dict[str, Any]:
-    rows, total = students.search(session, actor=user, q=q, status=status, school_code=school_code, grade=grade,
-                                  class_name=class_name, limit=limit, offset=offset)
+    rows, total = student_lists.search(session, actor=user, q=q, status=status, school_code=school_code,
+                                       grade=grade, class_name=class_name, limit=limit, offset=offset)
     return {"items": [student_read(s, user) for s in rows], "total": total}
 
 
@@ -40,8 +40,8 @@ def export_students(session: DbSession, user: CurrentUser, q: str | None = Query
                     status: str | None = Query(None, max_length=20),
                     school_code: str | None = Query(None, max_length=10), grade: int | None = Query(None, ge=1, le=9),
                     class_name: str | None = Query(None, max_length=40)) -> Response:
-    data, total = students.export(session, actor=user, q=q, status=status, school_code=school_code, grade=grade,
-                                  class_name=class_name)
+    data, total = student_lists.export(session, actor=user, q=q, status=status, school_code=school_code,
+                                       grade=grade, class_name=class_name)
     session.commit()
     return Response(data, media_type=XLSX, headers={
         "Content-Disposition": f"attachment; filename*=UTF-8''{quote(f'学生名单-{total}人.xlsx')}"})
@@ -63,6 +63,16 @@ def update_student(student_id: RowId, session: DbSession, user: CurrentUser,
     session.commit()
     return {**student_read(students.get_student(session, actor=user, student_id=student_id), user),
             "warnings": findings(warnings)}
+
+
+@router.post("/students/{student_id}/void")
+def void_student(student_id: RowId, session: DbSession, user: CurrentUser,
+                 reason: Annotated[str, Body(embed=True, examples=["重复录入，与另一条记录为同一人"])] = ""
+                 ) -> dict[str, Any]:
+    """作废 an active record entered by mistake (county reviewer or admin): it never counts for subsidy."""
+    student = students.void_active(session, actor=user, student_id=student_id, reason=reason)
+    session.commit()
+    return student_read(student, user)
 
 
 @router.get("/county-policy")

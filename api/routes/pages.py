@@ -2,17 +2,33 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 
+from api import request_panels
 from api.deps import DbSession, NotAuthenticated, RowId, csrf_ok, csrf_token, optional_user
-from api.html_forms import fields_of, fill, parse_posted
+from api.html_forms import fields_of, fill, parse_posted, posted_changes
+from api.schemas import local_today
 from api.templating import templates
-from registry import schools, students, workflows
+from registry import (
+    attachments,
+    diagrams,
+    drafts,
+    imports,
+    inbox,
+    schools,
+    status_changes,
+    student_lists,
+    students,
+    workflows,
+)
+from registry.access import holds
 from registry.audit import record
 from registry.code_tables import load_code_tables
-from registry.errors import PermissionDenied, RuleViolation
+from registry.db import utcnow
+from registry.errors import Conflict, InvalidTransition, PermissionDenied, RuleViolation
 from registry.rules.school import EDITABLE_FIELDS, SCHOOL_LABELS
+from registry.rules.student import FIELD_LABELS
 from registry.users import User, authenticate
 
 router = APIRouter(include_in_schema=False)
@@ -75,32 +91,47 @@ def logout(request: Request, csrf: Annotated[str, Form(alias="csrf_token")] = ""
 
 @router.get("/")
 def home(request: Request, session: DbSession, user: PageUser) -> Response:
-    tasks, total = workflows.list_tasks(session, actor=user, limit=10)
-    _, overdue = workflows.list_tasks(session, actor=user, overdue=True, limit=1)
-    return _render(request, "home.html", {"user": user, "tasks": tasks, "total": total, "overdue": overdue})
-
-
-@router.get("/tasks")
-def tasks_page(request: Request, session: DbSession, user: PageUser, status: str = "open") -> Response:
-    status = status if status in ("open", "completed") else "open"
-    tasks, total = workflows.list_tasks(session, actor=user, status=status, limit=200)
-    return _render(request, "tasks.html", {"user": user, "tasks": tasks, "total": total, "status": status})
+    counts = inbox.tab_counts(session, actor=user, query=inbox.InboxQuery())
+    overdue = inbox.tab_counts(session, actor=user, query=inbox.InboxQuery(overdue=True))
+    tasks, _ = inbox.list_inbox(session, actor=user, query=inbox.InboxQuery(tab=inbox.Tab.mine), limit=10)
+    waiting, _ = inbox.list_inbox(session, actor=user, query=inbox.InboxQuery(tab=inbox.Tab.to_claim), limit=10)
+    return _render(request, "home.html", {"user": user, "tasks": tasks, "waiting": waiting, "counts": counts,
+                                          "overdue": overdue[inbox.Tab.mine] + overdue[inbox.Tab.to_claim],
+                                          "deadlines": inbox.next_deadlines(session, actor=user), "now": utcnow()})
 
 
 def _task_context(session: DbSession, user: User, task_id: int, values: dict[str, Any] | None = None,
                   errors: dict[str, str] | None = None) -> dict[str, Any]:
     task = workflows.get_task(session, actor=user, task_id=task_id)
     form = workflows.task_form(session, task)
-    student = None
+    student = review = None
     if task.instance.subject_type == "student" and task.instance.subject_id:
-        student = students.to_read(students.get_student_unscoped(session, task.instance.subject_id), actor=user)
+        subject = students.get_student_unscoped(session, task.instance.subject_id)
+        student = students.to_read(subject, actor=user)
+        if task.status == "open":
+            review = students.review_findings(session, student=subject, actor=user, today=local_today())
+    batch = None
+    if task.instance.subject_type == "import_batch" and task.instance.subject_id:
+        batch = imports.to_read(imports.get_batch(session, actor=user, batch_id=task.instance.subject_id))
+    may_act = task.status == "open" and holds(user, task.role, task.org_unit)
+    draft = drafts.of(session, user_id=user.id, task_id=task.id) if may_act else None
+    task_data, instructions = workflows.task_view(session, task)
+    panel = request_panels.panel_for(session, task=task, user=user, data=task_data)
     if values is None:
         values = {"student": student} if form and "student" in (form.get("properties") or {}) else {}
+        if panel is not None and panel.form_values:
+            values = panel.form_values  # a returned request: the revision starts from what was asked
+        if draft is not None and form:
+            values = {**values, **parse_posted(form, draft.data)}  # what was typed before the connection dropped
     fields = fill(fields_of(form), values, errors or {}) if form else []
     history = workflows.instance_history(session, task.instance)
-    return {"user": user, "task": task, "fields": fields, "student": student, "history": history,
-            "instructions": workflows.task_view(session, task)[1],
-            "actions": workflows.task_actions(form), "errors": errors or {}}
+    may_reassign = task.status == "open" and inbox.may_reassign(user, task)
+    return {"user": user, "task": task, "fields": fields, "student": student, "batch": batch, "history": history,
+            "review": review, "attachments": attachments.of_instance(session, task.instance),
+            "instructions": instructions, "panel": panel, "may_act": may_act, "draft": draft,
+            "may_reassign": may_reassign, "candidates": inbox.candidates(session, task=task) if may_reassign else [],
+            "actions": workflows.task_actions(form), "errors": errors or {},
+            "progress": diagrams.progress_of(session, task.instance)}
 
 
 @router.get("/tasks/{task_id}")
@@ -150,11 +181,54 @@ def task_claim(request: Request, task_id: RowId, session: DbSession, user: PageU
     return RedirectResponse(f"/tasks/{task_id}", status_code=303)
 
 
+@router.post("/tasks/{task_id}/unclaim")
+def task_unclaim(request: Request, task_id: RowId, session: DbSession, user: PageUser,
+                 csrf: Annotated[str, Form(alias="csrf_token")] = "") -> Response:
+    _check_csrf(request, csrf)
+    workflows.unclaim_task(session, actor=user, task_id=task_id)
+    session.commit()
+    return RedirectResponse(f"/tasks/{task_id}", status_code=303)
+
+
+@router.post("/tasks/{task_id}/attachments")
+def task_attach(request: Request, task_id: RowId, session: DbSession, user: PageUser, file: UploadFile | None = None,
+                csrf: Annotated[str, Form(alias="csrf_token")] = "") -> Response:
+    _check_csrf(request, csrf)
+    try:
+        if file is None or not file.filename:
+            raise RuleViolation("附件：请选择要上传的文件", details=[{"field": "file", "message": "未选择文件"}])
+        attachments.attach(session, actor=user, task_id=task_id, file_name=file.filename,
+                           data=file.file.read(attachments.MAX_BYTES + 1), store=request.app.state.files)
+    except (RuleViolation, PermissionDenied, InvalidTransition) as err:
+        session.rollback()
+        context = _task_context(session, user, task_id)
+        context["attach_error"] = err.message
+        return _render(request, "task.html", context, status_code=err.status)
+    session.commit()
+    return RedirectResponse(f"/tasks/{task_id}#attachments", status_code=303)
+
+
+@router.post("/tasks/{task_id}/reassign")
+def task_reassign(request: Request, task_id: RowId, session: DbSession, user: PageUser,
+                  username: Annotated[str, Form(max_length=64)] = "", reason: Annotated[str, Form(max_length=200)] = "",
+                  csrf: Annotated[str, Form(alias="csrf_token")] = "") -> Response:
+    _check_csrf(request, csrf)
+    try:
+        inbox.reassign(session, actor=user, task_id=task_id, to_username=username, reason=reason.strip() or None)
+    except RuleViolation as err:
+        session.rollback()
+        context = _task_context(session, user, task_id)
+        context["message"] = err.message
+        return _render(request, "task.html", context, status_code=422)
+    session.commit()
+    return RedirectResponse(f"/tasks/{task_id}?reassigned=1", status_code=303)
+
+
 @router.get("/students")
 def students_page(request: Request, session: DbSession, user: PageUser, q: str = "",
                   page: Annotated[int, Query(ge=1, le=100_000)] = 1) -> Response:
     page = max(page, 1)
-    rows, total = students.search(session, actor=user, q=q or None, limit=50, offset=(page - 1) * 50)
+    rows, total = student_lists.search(session, actor=user, q=q or None, limit=50, offset=(page - 1) * 50)
     return _render(request, "students.html", {"user": user, "students": [students.to_read(s, actor=user)
                                                                             for s in rows],
                                               "total": total, "q": q, "page": page})
@@ -194,11 +268,88 @@ def new_student(request: Request, session: DbSession, user: PageUser, posted: Po
     return RedirectResponse(f"/students/{instance.subject_id}?submitted=1", status_code=303)
 
 
+def _student_context(session: DbSession, user: User, student_id: int) -> dict[str, Any]:
+    student = students.get_student(session, actor=user, student_id=student_id)
+    return {"user": user, "student": students.to_read(student, actor=user),
+            "may_edit": students.may_edit(user, student), "may_void": students.may_void(user, student),
+            "may_change_status": status_changes.may_request(user, student),
+            "key_fields_locked": students.key_fields_locked(session, student, today=local_today()),
+            "instances": workflows.instances_about(session, actor=user, subject_type="student", subject_id=student.id),
+            "void_reason": "", "void_error": None}
+
+
 @router.get("/students/{student_id}")
 def student_page(request: Request, student_id: RowId, session: DbSession, user: PageUser) -> Response:
-    student = students.get_student(session, actor=user, student_id=student_id)
-    return _render(request, "student.html", {"user": user, "student": students.to_read(student, actor=user),
-                                             "submitted": request.query_params.get("submitted")})
+    context = _student_context(session, user, student_id)
+    return _render(request, "student.html", {**context, "submitted": request.query_params.get("submitted")})
+
+
+@router.post("/students/{student_id}/void")
+def student_void(request: Request, student_id: RowId, session: DbSession, user: PageUser,
+                 csrf: Annotated[str, Form(alias="csrf_token")] = "", reason: Annotated[str, Form()] = "") -> Response:
+    _check_csrf(request, csrf)
+    try:
+        students.void_active(session, actor=user, student_id=student_id, reason=reason)
+    except RuleViolation as err:
+        session.rollback()
+        context = {**_student_context(session, user, student_id), "void_reason": reason, "void_error": err.message}
+        return _render(request, "student.html", context, status_code=422)
+    session.commit()
+    return RedirectResponse(f"/students/{student_id}?voided=1", status_code=303)
+
+
+def _edit_context(session: DbSession, user: User, student_id: int, *, values: dict[str, Any] | None = None,
+                  errors: dict[str, str] | None = None, message: str | None = None,
+                  reason: str = "") -> dict[str, Any]:
+    """The edit form of a student: the fields the registrar may correct, the others shown read-only."""
+    student = students.get_for_edit(session, actor=user, student_id=student_id)
+    locked = students.key_fields_locked(session, student, today=local_today())
+    editable = students.directly_editable(key_fields_locked=locked)
+    current = student.fields()
+    return {"user": user, "student": students.to_read(student, actor=user),
+            "fields": fill(fields_of(_student_edit_schema(session, editable)), {**current, **(values or {})},
+                           errors or {}),
+            "lock_date": students.key_fields_lock_date(session, student), "key_fields_locked": locked,
+            "key_fields": students.KEY_FIELDS, "process_fields": students.PROCESS_FIELDS,
+            "labels": FIELD_LABELS, "codes": load_code_tables(), "errors": errors or {}, "message": message,
+            "reason": reason}
+
+
+def _student_edit_schema(session: DbSession, editable: tuple[str, ...]) -> dict[str, Any]:
+    """The intake form's own fields (titles, widgets, code lists), those editable only."""
+    form = _intake_form(session)
+    return {"properties": {k: v for k, v in form["properties"].items() if k in editable},
+            "required": [k for k in form.get("required", []) if k in editable]}
+
+
+@router.get("/students/{student_id}/edit")
+def student_edit_page(request: Request, student_id: RowId, session: DbSession, user: PageUser) -> Response:
+    return _render(request, "student_edit.html", _edit_context(session, user, student_id))
+
+
+@router.post("/students/{student_id}/edit")
+def student_edit(request: Request, student_id: RowId, session: DbSession, user: PageUser,
+                 posted: PostedFields) -> Response:
+    _check_csrf(request, posted.get("csrf_token"))
+    today = local_today()
+    student = students.get_for_edit(session, actor=user, student_id=student_id)
+    editable = students.directly_editable(key_fields_locked=students.key_fields_locked(session, student, today=today))
+    changes = posted_changes(_student_edit_schema(session, editable), posted)
+    reason = posted.get("reason", "")
+    try:
+        students.update_student(session, actor=user, student_id=student_id, changes=changes, today=today,
+                                reason=reason, require_reason=True)
+    except InvalidTransition:
+        raise
+    except (RuleViolation, Conflict) as err:
+        # Conflicts here name a field too: an ID number live elsewhere, key fields locked since the page loaded.
+        session.rollback()
+        errors = {d["field"]: d["message"] for d in err.details or [] if isinstance(d, dict) and "field" in d}
+        context = _edit_context(session, user, student_id, values=changes, errors=errors, message=err.message,
+                                reason=reason)
+        return _render(request, "student_edit.html", context, status_code=err.status)
+    session.commit()
+    return RedirectResponse(f"/students/{student_id}?saved=1", status_code=303)
 
 
 @router.get("/schools")

@@ -3,6 +3,20 @@
 `normalise_student` cleans what people type; `check_student` says what is wrong with it. Errors
 block a submission; warnings are shown to the registrar and the reviewers and never block, because
 rural data is often odd but true (late school entry, late 户口 registration).
+
+学籍主号 under a guardian's ID (Art. 10; DESIGN "Domain facts"). A child without an ID card is
+registered with id_type 1 and a guardian's resident ID number as 学籍主号, siblings told apart by
+学籍辅号. The code tables have no id_type for "a guardian's ID", so the 辅号 is what says so:
+- the number is always checked as a resident ID (length, digits, date, check digit): a guardian's
+  number is a real one;
+- with a non-blank student_number_aux and an ID birth date other than the student's, the number is
+  read as a guardian's: no sex or birth-date mismatch errors, one `guardian_id` warning instead, so
+  the reviewers see it — provided the holder can be a guardian, i.e. is older than the student and
+  an adult today (民法典 Art. 17, 27: a guardian has full capacity). Otherwise the birth-date
+  mismatch stays an error and says why the number cannot be a guardian's;
+- an ID birth date equal to the student's means the student's own ID: sex must match, 辅号 or not;
+- without a 辅号 the mismatches are errors as ever; when the holder could be a guardian, the
+  birth-date error says to fill in the 辅号. A blank 辅号 is no 辅号.
 """
 
 import math
@@ -65,6 +79,12 @@ _TEXT_FIELDS = (
     "class_name", "enrolled_month", "address", "guardian_name", "guardian_phone", "file_card_no",
     "student_number", "student_number_aux", "national_student_number", *CODE_FIELDS,
 )
+# The column widths of registry/students.py `Student` (a test keeps them equal): longer text would
+# be refused by PostgreSQL as a database error instead of a message beside the field.
+MAX_LENGTHS = {
+    "name": 50, "former_name": 50, "id_number": 30, "hukou_address": 200, "class_name": 40, "address": 200,
+    "guardian_name": 50, "guardian_phone": 20, "file_card_no": 40, "student_number": 40, "student_number_aux": 40,
+}
 _BOOL_FIELDS = ("migrant_child", "boarding_allowance")
 _NUMBER_FIELDS = ("height_cm", "weight_kg")
 # Codes, dates and numbers typed on a Chinese keyboard arrive as full-width characters (２０１２－０３).
@@ -93,6 +113,8 @@ WEIGHT_KG = (12.0, 120.0)
 # to three years over it, since late entry and repeated years are common in the countryside.
 AGE_BELOW_GRADE = 5
 AGE_ABOVE_GRADE = 8
+# 民法典 Art. 17: 18 is full age; only someone with full capacity can be a guardian (Art. 27).
+GUARDIAN_MIN_AGE = 18
 
 
 def normalise_student(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -155,6 +177,11 @@ def check_student(data: Mapping[str, Any], *, today: date, codes: CodeTables) ->
             out.append(_error(field, "type", "应为文本"))
             skip.add(field)
 
+    for field, limit in MAX_LENGTHS.items():
+        if _present(s, field, skip) and len(s[field]) > limit:
+            out.append(_error(field, "too_long", f"不能超过 {limit} 个字（现为 {len(s[field])} 个）"))
+            skip.add(field)
+
     for field in ("name", "former_name"):
         if _present(s, field, skip) and _LATIN_OR_DIGIT.search(unicodedata.normalize("NFKC", s[field])):
             out.append(_warning(field, "latin_or_digit", f"“{s[field]}”含有数字或拉丁字母，请核对"))
@@ -166,13 +193,7 @@ def check_student(data: Mapping[str, Any], *, today: date, codes: CodeTables) ->
 
     birth = _check_birth_date(s, skip, today, out)
     parsed = _check_id_number(s, skip, codes, out)
-    if parsed is not None:
-        if _present(s, "sex", skip) and s["sex"] != parsed.sex:
-            shown = codes.label("sex", parsed.sex) or parsed.sex
-            out.append(_error("sex", "id_mismatch", f"与身份证件号不符（身份证件号显示为{shown}）"))
-        if birth is not None and birth != parsed.birth_date:
-            out.append(_error("birth_date", "id_mismatch",
-                              f"与身份证件号中的出生日期 {parsed.birth_date.isoformat()} 不符"))
+    guardian_id = parsed is not None and _check_id_holder(s, skip, parsed, birth, today, codes, out)
 
     if _present(s, "hukou_area", skip):
         if not _AREA_CODE.fullmatch(s["hukou_area"]):
@@ -213,7 +234,11 @@ def check_student(data: Mapping[str, Any], *, today: date, codes: CodeTables) ->
         found = validate_national_student_number(s["national_student_number"])
         out.extend(found)
         number = s["national_student_number"]
-        if not found and parsed is not None and number.startswith("G") and number[1:] != parsed.number:
+        if not found and guardian_id and number.startswith("G"):
+            # A G number is G + the student's own ID: a child registered under a guardian's has a J or L one.
+            out.append(_warning("national_student_number", "guardian_id",
+                                "G 字头学籍号由学生本人身份证号构成，以监护人身份证号登记的学生应为 J 或 L 字头，请核对"))
+        elif not found and parsed is not None and number.startswith("G") and number[1:] != parsed.number:
             out.append(_warning("national_student_number", "id_mismatch", "G 字头学籍号与身份证件号不一致，请核对"))
     return out
 
@@ -245,6 +270,46 @@ def _check_id_number(s: dict[str, Any], skip: set[str], codes: CodeTables, out: 
     if (table := _unknown_area(codes, parsed.area)) is not None:
         out.append(_warning("id_number", "unknown_area", f"地区码 {parsed.area} 不在{table}中，请核对"))
     return parsed
+
+
+def _check_id_holder(s: dict[str, Any], skip: set[str], parsed: ParsedId, birth: date | None, today: date,
+                     codes: CodeTables, out: list[Finding]) -> bool:
+    """Sex and birth date against the ID (see the module docstring); True when it is read as a guardian's."""
+    aux = s["student_number_aux"] if isinstance(s.get("student_number_aux"), str) else None
+    holder_born = parsed.birth_date.isoformat()
+    other_person = birth is not None and birth != parsed.birth_date
+    doubt = _guardian_doubt(parsed.birth_date, birth, today) if other_person and birth is not None else None
+    if other_person and aux is not None and doubt is None:
+        out.append(_warning("id_number", "guardian_id", f"持有人出生于 {holder_born}，不是学生本人；按监护人身份证号"
+                                                        f"作学籍主号登记（学籍辅号 {aux}），请核对"))
+        return True
+    if birth is None and aux is not None:
+        return False  # whose number it is cannot be told without the birth date, which is reported already
+    if _present(s, "sex", skip) and s["sex"] != parsed.sex:
+        shown = codes.label("sex", parsed.sex) or parsed.sex
+        out.append(_error("sex", "id_mismatch", f"与身份证件号不符（身份证件号显示为{shown}）"))
+    if other_person:
+        if aux is not None:
+            hint = f"；{doubt}，也不可能是监护人的身份证号"
+        elif doubt is None:
+            hint = "；如这是监护人的身份证号（学生本人无身份证），请填写学籍辅号"
+        else:
+            hint = ""
+        out.append(_error("birth_date", "id_mismatch", f"与身份证件号中的出生日期 {holder_born} 不符{hint}"))
+    return False
+
+
+def _guardian_doubt(holder_born: date, student_born: date, today: date) -> str | None:
+    """Why the holder of an ID cannot be the student's guardian, or None when they can be."""
+    if holder_born >= student_born:
+        return "证件持有人不比学生年长"
+    if _age(holder_born, today) < GUARDIAN_MIN_AGE:
+        return f"证件持有人未满 {GUARDIAN_MIN_AGE} 周岁"
+    return None
+
+
+def _age(born: date, on: date) -> int:
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
 
 
 def _unknown_area(codes: CodeTables, area: str) -> str | None:

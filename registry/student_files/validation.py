@@ -4,7 +4,7 @@ Duplicates against the registry (the same ID active or pending at another school
 the database and are the batch service's job; this module sees the file alone.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -15,6 +15,7 @@ from registry.rules.student import FIELD_LABELS, check_student, normalise_studen
 from registry.student_files.reader import SheetRow
 
 _LISTED_ROWS = 5  # more duplicate rows than this are counted, not listed
+PROGRESS_EVERY = 2000  # rows between progress reports: a 60k upload reports 30 times
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,12 +30,16 @@ class RowReport:
         return not self.errors
 
 
-def check_rows(rows: Sequence[SheetRow], *, today: date, codes: CodeTables) -> list[RowReport]:
+def check_rows(rows: Sequence[SheetRow], *, today: date, codes: CodeTables,
+               on_progress: Callable[[int], None] | None = None) -> list[RowReport]:
+    """`on_progress(rows_checked)` is called every PROGRESS_EVERY rows and once at the end."""
     if isinstance(today, datetime):
         today = today.date()
     normalised = [normalise_student(row.data) for row in rows]
     findings: list[list[Finding]] = []
-    for row, data in zip(rows, normalised, strict=True):
+    for done, (row, data) in enumerate(zip(rows, normalised, strict=True), start=1):
+        if on_progress is not None and done % PROGRESS_EVERY == 0:
+            on_progress(done)
         # A cell the reader could not trust already has its precise message; the rules would only
         # add "required" or "wrong length" about the same cell.
         unreadable = {problem.field for problem in row.problems}
@@ -43,6 +48,8 @@ def check_rows(rows: Sequence[SheetRow], *, today: date, codes: CodeTables) -> l
         findings.append(found)
 
     _flag_duplicates(rows, normalised, findings)
+    if on_progress is not None:
+        on_progress(len(rows))
     return [
         RowReport(row.row_number, data,
                   [f for f in found if f.severity == "error"], [f for f in found if f.severity == "warning"])

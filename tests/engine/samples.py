@@ -33,6 +33,8 @@ class FakeRegistry:
             "void_intake": self._recorder("void_intake", {"status": "voided"}),
             "activate_student": self._recorder("activate_student", {"status": "active"}),
             "mark_overdue": self._recorder("mark_overdue", None),
+            "import_batch": self._recorder("import_batch", {"imported": 1}),
+            "close_batch": self._recorder("close_batch", "return"),
         }
 
     def check_duplicates(self, params: dict) -> dict:

@@ -1,6 +1,6 @@
 """student_intake through the service layer on a real database."""
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -210,16 +210,3 @@ def test_same_name_birth_date_and_sex_under_another_id_is_a_warning_not_a_refusa
                                           data={"student": student_data(seq=143, school_code=SCHOOL_2)})
     near = [w for w in warnings if w.code == "near_duplicate"]
     assert len(near) == 1 and near[0].severity == "warning" and "城关镇中心小学" in near[0].message
-
-
-def test_search_filters_by_school_grade_class_and_status(session: Session) -> None:
-    # Other tests commit students of their own: every search here also names these two.
-    start(session, seq=151, name="筛选甲", grade=3, class_name="三年级（1）班")
-    start(session, seq=153, name="筛选乙", birth=date(2016, 3, 14), grade=4, class_name="四年级（2）班")
-    reviewer = user(session, "reviewer")
-    by_grade, total = students.search(session, actor=reviewer, q="筛选", grade=4, school_code="2152019901")
-    assert total == 1 and by_grade[0].name == "筛选乙"
-    in_class, total = students.search(session, actor=reviewer, q="筛选", class_name="三年级（1）班", status="pending")
-    assert total == 1 and in_class[0].name == "筛选甲"
-    _, elsewhere = students.search(session, actor=reviewer, q="筛选", school_code=SCHOOL_2)
-    assert elsewhere == 0

@@ -116,3 +116,41 @@ def test_a_pending_record_is_corrected_in_the_intake_process_not_directly(sessio
     with pytest.raises(InvalidTransition, match="退回修改"):
         students.update_student(session, actor=user(session, "registrar1"), student_id=instance.subject_id,
                                 changes={"class_name": "x班"}, today=TODAY)
+
+
+# --- the approved change (key_field_change applies it) -------------------------------------------
+
+LOCKED_DAY = date(2027, 3, 1)
+
+
+def test_an_approved_change_is_applied_to_a_locked_record_with_history(session: Session) -> None:
+    student = admit(session, now=CONFIRMED)
+    new_id = make_id_number(birth=date(2017, 3, 15), seq=123)
+    students.apply_key_field_change(session, student_id=student.id, reason="户口本出生日期有误",
+                                    changes={"birth_date": "2017-03-15", "id_number": new_id},
+                                    actor=user(session, "reviewer"), today=LOCKED_DAY, instance_id=None)
+    session.refresh(student)
+    assert (student.birth_date, student.id_number) == (date(2017, 3, 15), new_id)
+    entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "student.key_field_change",
+                                                     AuditEntry.object_id == str(student.id))).one()
+    assert entry.before == {"birth_date": "2017-03-14", "id_number": make_id_number(seq=123)}
+    assert entry.after == {"birth_date": "2017-03-15", "id_number": new_id}
+    assert entry.reason == "户口本出生日期有误"
+
+
+def test_an_approved_change_keeps_the_rules_and_one_person_one_number(session: Session) -> None:
+    student = admit(session, now=CONFIRMED)
+    other = admit(session, now=CONFIRMED, seq=125, name="李四")
+    reviewer = user(session, "reviewer")
+    with pytest.raises(RuleViolation, match="不是关键信息|只能更改"):
+        students.apply_key_field_change(session, student_id=student.id, changes={"grade": 4}, reason="x",
+                                        actor=reviewer, today=LOCKED_DAY)
+    with pytest.raises(RuleViolation):  # the ID's birth date no longer matches
+        students.apply_key_field_change(session, student_id=student.id, changes={"birth_date": "2017-03-20"},
+                                        reason="x", actor=reviewer, today=LOCKED_DAY)
+    with pytest.raises(Conflict, match="一人一号"):
+        students.apply_key_field_change(session, student_id=student.id, reason="x", actor=reviewer, today=LOCKED_DAY,
+                                        changes={"id_number": other.id_number, "sex": other.sex})
+    with pytest.raises(RuleViolation, match="相同"):
+        students.apply_key_field_change(session, student_id=student.id, changes={"name": student.name}, reason="x",
+                                        actor=reviewer, today=LOCKED_DAY)

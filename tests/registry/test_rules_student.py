@@ -7,7 +7,7 @@ import pytest
 from registry.code_tables import CodeTables, load_code_tables
 from registry.rules.findings import Finding, errors, warnings
 from registry.rules.id_number import check_digit
-from registry.rules.student import FIELD_LABELS, REQUIRED_FIELDS, check_student, normalise_student
+from registry.rules.student import FIELD_LABELS, MAX_LENGTHS, REQUIRED_FIELDS, check_student, normalise_student
 
 TODAY = date(2024, 10, 8)
 CODES = load_code_tables()
@@ -573,3 +573,165 @@ def test_every_message_starts_with_the_field_label() -> None:
     assert {f.field for f in findings} == set(messy) - {"id_type", "boarding_mode"}
     for finding in findings:
         assert finding.message.startswith(FIELD_LABELS[finding.field] + "："), finding
+
+
+# 学籍主号 under a guardian's ID, told apart by 学籍辅号 ----------------------------------------------
+# The student (valid_student) is a boy born 2012-03-04; TODAY is 2024-10-08.
+
+MOTHER_ID = "52262719850611002" + check_digit("52262719850611002")  # a woman born 1985-06-11
+FATHER_ID = "52262719830120001" + check_digit("52262719830120001")  # a man born 1983-01-20
+GUARDIAN_WARNING = Finding("id_number", "guardian_id", "身份证件号：持有人出生于 1985-06-11，不是学生本人；"
+                                                         "按监护人身份证号作学籍主号登记（学籍辅号 2），请核对", "warning")
+
+
+def guardian_student(id_number: str = MOTHER_ID, **changes: Any) -> dict[str, Any]:
+    return valid_student(**{"id_number": id_number, "student_number": None, "national_student_number": None,
+                            "student_number_aux": "2", **changes})
+
+
+def holder_id(birth: date, seq: int = 2) -> str:
+    first17 = f"522627{birth:%Y%m%d}{seq:03d}"
+    return first17 + check_digit(first17)
+
+
+def test_with_an_aux_number_a_guardians_id_is_one_warning_whatever_the_guardians_sex() -> None:
+    assert check(guardian_student()) == [GUARDIAN_WARNING]
+    assert codes_of(check(guardian_student(FATHER_ID))) == [("id_number", "guardian_id", "warning")]
+
+
+def test_without_an_aux_number_a_guardians_id_is_an_error_that_says_to_fill_it_in() -> None:
+    findings = check(guardian_student(student_number_aux=None))
+    assert findings == [
+        Finding("sex", "id_mismatch", "性别：与身份证件号不符（身份证件号显示为女）", "error"),
+        Finding("birth_date", "id_mismatch", "出生日期：与身份证件号中的出生日期 1985-06-11 不符；"
+                                             "如这是监护人的身份证号（学生本人无身份证），请填写学籍辅号", "error"),
+    ]
+
+
+@pytest.mark.parametrize("blank", ["", "   ", "\u3000", None, "absent"])
+def test_a_blank_aux_number_is_no_aux_number(blank: Any) -> None:
+    data = guardian_student(FATHER_ID)
+    if blank == "absent":
+        del data["student_number_aux"]
+    else:
+        data["student_number_aux"] = blank
+    assert codes_of(check(data)) == [("birth_date", "id_mismatch", "error")]
+
+
+def test_the_aux_number_is_trimmed_and_named_in_the_warning() -> None:
+    assert normalise_student({"student_number_aux": " 2 "})["student_number_aux"] == "2"
+    assert check(guardian_student(student_number_aux=" 2\u3000")) == [GUARDIAN_WARNING]
+
+
+def test_the_students_own_id_with_an_aux_number_is_checked_as_ever() -> None:
+    assert check(valid_student(student_number_aux="1")) == []
+    # Same birth date: the student's own number, so a wrong sex stays an error.
+    assert codes_of(check(valid_student(student_number_aux="1", sex="2"))) == [("sex", "id_mismatch", "error")]
+
+
+@pytest.mark.parametrize(
+    ("holder_born", "guardian"),
+    [
+        (date(2006, 10, 8), True),  # 18 today
+        (date(2006, 10, 9), False),  # 18 tomorrow
+        (date(1950, 1, 1), True),  # a grandparent
+        (date(2000, 2, 29), True),
+        (date(2012, 3, 3), False),  # a day older than the student, a child
+    ],
+)
+def test_the_holder_must_be_an_adult_to_be_a_guardian(holder_born: date, guardian: bool) -> None:
+    findings = check(guardian_student(holder_id(holder_born)))
+    if guardian:
+        assert codes_of(findings) == [("id_number", "guardian_id", "warning")]
+    else:
+        assert codes_of(findings) == [("sex", "id_mismatch", "error"), ("birth_date", "id_mismatch", "error")]
+        assert findings[1].message == (f"出生日期：与身份证件号中的出生日期 {holder_born.isoformat()} 不符；"
+                                       "证件持有人未满 18 周岁，也不可能是监护人的身份证号")
+
+
+@pytest.mark.parametrize("holder_born", [date(2013, 5, 1), date(2012, 3, 5), date(2020, 1, 1)])
+def test_a_holder_younger_than_the_student_cannot_be_a_guardian(holder_born: date) -> None:
+    findings = check(guardian_student(holder_id(holder_born, seq=1)))
+    assert findings == [Finding("birth_date", "id_mismatch", f"出生日期：与身份证件号中的出生日期 {holder_born.isoformat()}"
+                                                             " 不符；证件持有人不比学生年长，也不可能是监护人的身份证号",
+                                "error")]
+
+
+def test_an_adult_holder_without_aux_gets_the_hint_a_child_holder_does_not() -> None:
+    adult = check(guardian_student(FATHER_ID, student_number_aux=None))
+    child = check(guardian_student(holder_id(date(2010, 1, 1), seq=1), student_number_aux=None))
+    assert "请填写学籍辅号" in adult[-1].message
+    assert child == [Finding("birth_date", "id_mismatch", "出生日期：与身份证件号中的出生日期 2010-01-01 不符", "error")]
+
+
+def test_a_guardians_id_is_still_checked_as_a_resident_id() -> None:
+    broken = MOTHER_ID[:17] + ("0" if MOTHER_ID[17] != "0" else "1")
+    assert codes_of(check(guardian_student(broken))) == [("id_number", "check_digit", "error")]
+    assert codes_of(check(guardian_student(MOTHER_ID[:-1]))) == [("id_number", "length", "error")]
+
+
+def test_a_guardians_old_15_digit_id_is_upgraded_and_accepted() -> None:
+    findings = check(guardian_student("522627850611002"))
+    assert findings == [GUARDIAN_WARNING]
+    assert normalise_student(guardian_student("522627850611002"))["id_number"] == MOTHER_ID
+
+
+@pytest.mark.parametrize("birth_date", [None, "", "2012-02-30", "2030-01-01"])
+def test_without_a_usable_birth_date_whose_id_it_is_stays_open(birth_date: Any) -> None:
+    # Only the birth-date finding: neither a sex mismatch nor a guardian warning can be told.
+    findings = check(guardian_student(birth_date=birth_date))
+    assert [f.field for f in findings] == ["birth_date"] and errors(findings) == findings
+
+
+def test_without_a_usable_birth_date_and_no_aux_the_sex_is_still_checked() -> None:
+    findings = check(guardian_student(birth_date=None, student_number_aux=None))
+    assert codes_of(findings) == [("birth_date", "required", "error"), ("sex", "id_mismatch", "error")]
+
+
+@pytest.mark.parametrize("id_type", ["6", "A", "Z"])
+def test_other_document_types_with_an_aux_number_are_taken_as_typed(id_type: str) -> None:
+    assert check(guardian_student("E12345678", id_type=id_type)) == []
+
+
+@pytest.mark.parametrize(
+    ("national", "expected"),
+    [
+        ("G" + MOTHER_ID, [("national_student_number", "guardian_id", "warning")]),
+        ("G" + ID, [("national_student_number", "guardian_id", "warning")]),
+        ("J" + MOTHER_ID, []),
+        ("L" + MOTHER_ID[:-1] + "X", []),
+    ],
+)
+def test_a_child_under_a_guardians_id_has_a_j_or_l_national_number(national: str, expected: list[Any]) -> None:
+    findings = check(guardian_student(national_student_number=national))
+    assert codes_of(findings) == [("id_number", "guardian_id", "warning"), *expected]
+    assert all(f.message.startswith(FIELD_LABELS[f.field] + "：") for f in findings)
+
+
+def test_guardian_findings_never_block() -> None:
+    assert errors(check(guardian_student(national_student_number="G" + MOTHER_ID))) == []
+
+
+# Lengths: the database's column widths, reported beside the field -------------------------------
+
+
+def test_the_length_limits_are_the_column_widths() -> None:
+    from registry.students import Student
+
+    widths = {name: Student.__table__.c[name].type.length for name in MAX_LENGTHS}
+    assert MAX_LENGTHS == widths
+
+
+@pytest.mark.parametrize("field", sorted(MAX_LENGTHS))
+def test_text_longer_than_its_column_is_an_error(field: str) -> None:
+    limit = MAX_LENGTHS[field]
+    data = passport_student(**{"student_number": None, field: "字" * (limit + 1)})
+    findings = check(data)
+    too_long = Finding(field, "too_long", f"{FIELD_LABELS[field]}：不能超过 {limit} 个字（现为 {limit + 1} 个）", "error")
+    assert too_long in findings
+    assert [f for f in findings if f.field == field] == [too_long]
+
+
+@pytest.mark.parametrize("field", ["class_name", "address", "file_card_no", "student_number_aux"])
+def test_text_as_long_as_its_column_is_fine(field: str) -> None:
+    assert check(valid_student(**{field: "字" * MAX_LENGTHS[field]})) == []

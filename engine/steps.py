@@ -1,0 +1,40 @@
+"""The steps of a process — its tasks — in the order a reader meets them along the flow, for the text
+beside (or, with JavaScript off, instead of) its diagram."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from SpiffWorkflow.bpmn.specs.mixins.script_task import ScriptEngineTask
+from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
+from SpiffWorkflow.specs.base import TaskSpec
+
+from engine.definitions import Definition
+
+
+@dataclass(frozen=True)
+class Step:
+    id: str  # the BPMN element id
+    name: str
+
+
+def _is_step(spec: TaskSpec) -> bool:
+    return getattr(spec, "bpmn_id", None) is not None and (
+        spec.manual or isinstance(spec, ScriptEngineTask | SubWorkflowTask))
+
+
+def process_steps(definition: Definition) -> list[Step]:
+    """Breadth-first from the start event: the happy path comes before the branches that leave it later."""
+    seen: set[str] = set()
+    steps: list[Step] = []
+    queue: deque[TaskSpec] = deque([definition.spec.start])
+    while queue:
+        spec = queue.popleft()
+        if spec.name in seen:
+            continue
+        seen.add(spec.name)
+        if _is_step(spec):
+            steps.append(Step(spec.bpmn_id, spec.bpmn_name or spec.bpmn_id))
+        queue.extend(spec.outputs)
+    return steps
