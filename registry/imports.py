@@ -29,7 +29,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, session
 from registry.access import holds, mask_id_number, may_see_full_id, scope_clause, sees
 from registry.audit import AuditEntry, record
 from registry.code_tables import load_code_tables
-from registry.db import Base, JSONType, UTCDateTime, unit_of_work, utcnow, write_row
+from registry.db import Base, JSONType, UTCDateTime, reserve_ids, unit_of_work, utcnow, write_row
 from registry.errors import Conflict, InvalidTransition, NotFound, PermissionDenied, RuleViolation
 from registry.file_store import FileStore
 from registry.org_units import OrgKind, OrgUnit, county_path_of, find_org_unit
@@ -552,45 +552,33 @@ def confirm(session: Session, *, batch_id: int, excluded_rows: str | None, actor
     return final
 
 
-_ACTIVE_AT_SCHOOL = (
-    select(Student.id, Student.id_number, func.coalesce(Student.student_number_aux, "").label("aux"))
-    .where(Student.id_number.in_(bindparam("ids", expanding=True)), Student.status == StudentStatus.active,
-           Student.school_id == bindparam("school_id")))
-
-
 def _insert_students(session: Session, batch: ImportBatch, rows: list[dict[str, Any]], *, actor: User | None,
                      now: datetime, instance_id: int | None) -> dict[int, int]:
     """Bulk INSERTs (a county loads 60k at once): import_row id → new student id."""
     if not rows:
         return {}
     conn = session.connection()
+    # Ids reserved up front: plain executemany, which psycopg pipelines, and no RETURNING or lookup after
+    # (RETURNING's multi-row VALUES, then an IN lookup planned on stale statistics, took 90 s for 60k rows).
+    new_ids = reserve_ids(session, Student.__table__, len(rows))
     values = []
-    for row in rows:
+    for row, new_id in zip(rows, new_ids, strict=True):
         data = row["data"]
         student = {field: data.get(field) for field in STUDENT_FIELDS}
-        student.update(birth_date=date.fromisoformat(data["birth_date"]),
+        student.update(id=new_id, birth_date=date.fromisoformat(data["birth_date"]),
                        migrant_child=bool(data.get("migrant_child")), boarding_allowance=bool(data.get("boarding_allowance")),
                        school_id=batch.school_id, status=StudentStatus.active, created_at=now,
                        created_by_id=batch.created_by_id, confirmed_at=now, void_reason=None, photo_key=None,
                        photo_thumb_key=None)
         values.append(student)
     try:
-        # Plain executemany, no RETURNING: psycopg pipelines it, where RETURNING's multi-row VALUES spent
-        # most of a 60k confirmation parsing placeholders (bench/RESULTS.md).
         for chunk in _chunks(values, 5000):
             conn.execute(insert(Student.__table__), chunk)
     except IntegrityError as err:
         # A single intake of one of these IDs was confirmed between our check and this insert.
         raise Conflict("确认入库时发现县内已有相同证件号的在籍学生（可能刚被其他学校确认），请重试",
                        details=[{"field": "id_number", "message": "县内重复"}]) from err
-    # The new ids, by the key the unique index keeps to one active record: (ID number, 学籍辅号).
-    row_of_key = {(row["id_number"], row["id_aux"]): row["id"] for row in rows}
-    ids: dict[int, int] = {}
-    for chunk in _chunks(sorted({row["id_number"] for row in rows}), _CHUNK):
-        for hit in conn.execute(_ACTIVE_AT_SCHOOL, {"ids": chunk, "school_id": batch.school_id}):
-            row_id = row_of_key.get((hit.id_number, hit.aux))
-            if row_id is not None:
-                ids[row_id] = hit.id
+    ids = {row["id"]: new_id for row, new_id in zip(rows, new_ids, strict=True)}
     by_row = {row["id"]: row for row in rows}
     periods = [{"student_id": sid, "school_id": batch.school_id, "from_month": by_row[rid]["data"]["enrolled_month"],
                 "to_month": None, "instance_id": instance_id} for rid, sid in ids.items()]
