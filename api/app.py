@@ -20,15 +20,21 @@ from api.assets import StaticAssets
 from api.routes import (
     api_auth,
     api_imports,
+    api_notifications,
     api_processes,
+    api_releases,
     api_schools,
+    api_spot_checks,
     api_students,
     api_tasks,
     change_pages,
     import_pages,
     inbox_pages,
     instance_pages,
+    notification_pages,
     pages,
+    release_pages,
+    spot_check_pages,
     transfer_pages,
 )
 from api.templating import templates
@@ -114,6 +120,8 @@ def create_app(settings: Settings | None = None, sessions: sessionmaker[Session]
     # pages last: its /tasks/{task_id} would otherwise take /tasks/batch and /tasks/views.
     for router in (api_auth.router, api_tasks.router, api_processes.router, api_students.router, api_schools.router,
                    api_imports.router, inbox_pages.router, import_pages.router, instance_pages.router,
-                   transfer_pages.router, change_pages.router, pages.router):
+                   transfer_pages.router, change_pages.router, api_releases.router, release_pages.router,
+                   api_spot_checks.router, spot_check_pages.router, api_notifications.router,
+                   notification_pages.router, pages.router):
         app.include_router(router)
     return app

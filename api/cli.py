@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from registry import demo, imports, workflows
+from registry import demo, imports, notifications, workflows
 from registry.db import make_engine, make_sessionmaker, unit_of_work, utcnow
 from registry.errors import DomainError
 from registry.file_store import local_file_store
@@ -164,7 +164,10 @@ def prepare() -> list[demo.DemoLogin]:
     with unit_of_work(_sessions()) as session:
         workflows.deploy_directory(session, settings.processes_dir)
         if demo.is_empty(session):
-            return demo.seed_demo_county(session, password=settings.demo_password)
+            logins = demo.seed_demo_county(session, password=settings.demo_password)
+            # Demo addresses, so that reminders show in county_admin's outbox (/notifications/outbox).
+            notifications.give_demo_addresses(session, usernames=[login.username for login in logins])
+            return logins
     return []
 
 

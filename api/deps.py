@@ -24,6 +24,8 @@ Offset = Annotated[int, Query(ge=0, le=MAX_ID)]
 def get_session(request: Request) -> Iterator[Session]:
     # The route owns the transaction: it commits; anything not committed is rolled back here.
     with request.app.state.sessions() as session:
+        # The page header's unread count (api/templating.py) reads with the request's own session.
+        request.state.db = session
         yield session
 
 

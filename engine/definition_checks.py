@@ -22,6 +22,7 @@ from SpiffWorkflow.bpmn.parser.util import BPMN_MODEL_NS
 from SpiffWorkflow.spiff.parser.process import SPIFF_XSD
 
 from engine.forms import form_problems
+from engine.reminders import parse_policy
 from engine.scripting import RefusedSource, compile_expression, compile_script
 from engine.templates import compile_instructions
 from engine.timers import parse_due, parse_duration
@@ -286,6 +287,12 @@ def _check_human_task(
                 task_id, f"{label(element)}的期限 {props['due']!r} 既不是 ISO-8601 时长（如 P5D），也不是月日（如 --09-10）"
                          " / due is neither an ISO-8601 duration nor a month-day"
             )
+    if "reminders" in props:
+        try:
+            parse_policy(props["reminders"])
+        except ValueError as exc:
+            findings.error(task_id, f"{label(element)}的提醒规则 {props['reminders']!r} 无效（如 -P3D,-P1D,P0D,overdue-daily,"
+                                    f"escalate-after-3） / {exc}")
     if "org_unit" in props:
         _compile(props["org_unit"], element, "办理单位表达式 org_unit", findings, script=False)
 

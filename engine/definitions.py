@@ -37,6 +37,8 @@ class UserTaskInfo:
     # An expression on the task's data naming the org unit (its code) that acts, e.g. the receiving
     # school of a transfer; without it the task belongs to the instance's own org unit.
     org_unit: str | None = None
+    # The reminder policy (engine/reminders.py); None: the default policy when the task has a `due`.
+    reminders: str | None = None
 
 
 # eq=False: a Definition is compared and hashed by identity; callers key their caches by sha256.
@@ -140,6 +142,7 @@ def _user_tasks(
                 action=props.get("action") or None,
                 instructions=xml.instructions if xml else task_spec.extensions.get("instructionsForEndUser"),
                 org_unit=props.get("org_unit") or None,
+                reminders=props.get("reminders") or None,
             )
     return found
 

@@ -17,7 +17,10 @@ from registry.flows import (
     Withdrawal,
     batch_intake,
     common,
+    data_release,
     key_field_change,
+    spot_check,
+    spot_check_school,
     status_change,
     student_intake,
     student_transfer,
@@ -26,7 +29,8 @@ from registry.flows import (
 __all__ = ["SERVICES", "STARTERS", "TASK_ACTIONS", "WITHDRAWALS", "ServiceContext", "StartPlan", "starter_for"]
 
 FLOWS: tuple[Flow, ...] = (common.FLOW, student_intake.FLOW, batch_intake.FLOW, student_transfer.FLOW,
-                           key_field_change.FLOW, status_change.FLOW)
+                           key_field_change.FLOW, status_change.FLOW, data_release.FLOW,
+                           spot_check.FLOW, spot_check_school.FLOW)
 
 
 def _merged(kind: str, parts: list[dict[str, Any]]) -> dict[str, Any]:

@@ -44,6 +44,7 @@ MAX_UPLOAD_BYTES = 50 * 1024 * 1024  # a 60k-row XLSX is about 6 MB; ten times t
 STALE_AFTER = timedelta(minutes=10)
 LISTED_ROWS = 200  # rows with problems shown on a page; the XLSX report has them all
 _CHUNK = 900  # ID numbers per IN (...) list: well under SQLite's bound-parameter limit
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 class BatchStatus(StrEnum):
@@ -219,7 +220,7 @@ def _finding_dict(finding: Finding) -> dict[str, str]:
 
 def check_batch(factory: sessionmaker[Session], batch_id: int, *, store: FileStore, today: date,
                 on_progress: Callable[[int, int], None] | None = None) -> ImportBatch:
-    """Read and check every row of a claimed batch; stage the rows and the row report.
+    """Read and check every row of a claimed batch and stage the rows (the row report is built on download).
 
     Progress is committed as it goes (its own short transactions) so that the page polling the
     batch sees rows counted up; the rows themselves are staged in one transaction at the end.
@@ -286,9 +287,6 @@ def check_batch(factory: sessionmaker[Session], batch_id: int, *, store: FileSto
         record(session, actor=None, action="import.check", object_type="import_batch", object_id=batch_id,
                org_unit_id=school.id, after={"rows": total, **counts})
     return batch
-
-
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:

@@ -27,6 +27,24 @@ class Settings(BaseSettings):
     token_max_age_seconds: int = 8 * 3600
     demo_password: str | None = None
     timer_poll_seconds: float = 5.0
+    # Notifications (registry/notifications.py). Without an SMTP host, e-mails are kept in the outbox
+    # that county_admin reads at /notifications/outbox.
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_starttls: bool = True
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_sender: str = "营养改善计划实名制系统 <noreply@localhost>"
+    # A county mail server with a certificate of its own CA; the system's CAs otherwise.
+    smtp_ca_file: Path | None = None
+    smtp_timeout_seconds: float = 30.0
+    # Links in e-mails and webhook messages start with this.
+    public_url: str = "http://127.0.0.1:8000"
+    # A notification claimed by a worker that died goes out again after this long: longer than an
+    # SMTP timeout, so a slow but living sender is not doubled.
+    notify_lease_seconds: float = 120.0
+    notify_retry_seconds: float = 60.0  # first retry; doubles each time
+    notify_max_attempts: int = 5
     # The seed BPMN files deployed on start; the repository's processes/ folder by default.
     processes_dir: Path = Path(__file__).resolve().parents[1] / "processes"
 

@@ -40,10 +40,12 @@ from registry.actions import SERVICES, TASK_ACTIONS, WITHDRAWALS, ServiceContext
 from registry.audit import AuditEntry, record
 from registry.db import Base, JSONType, UTCDateTime, is_postgres, utcnow, write_row
 from registry.errors import Conflict, DomainError, InvalidTransition, NotFound, PermissionDenied, RuleViolation
+from registry.file_store import FileStore
 from registry.forms import choices, validate_form
 from registry.org_units import OrgUnit, find_org_unit
 from registry.rules.findings import Finding
 from registry.settings import local_zone
+from registry.task_reminders import TaskReminder
 from registry.users import ROLE_LABELS, Role, User
 
 
@@ -279,6 +281,12 @@ _FLAG_OVERDUE = (update(HumanTask.__table__).where(HumanTask.id.in_(bindparam("i
                  .values(overdue=True))
 _INSERT_TASK = insert(HumanTask.__table__)
 _INSERT_TIMER = insert(InstanceTimer.__table__)
+# A task that opens with a due date gets its reminder row, due for a first look now (registry/reminders.py).
+_SCHEDULE_REMINDERS = insert(TaskReminder.__table__).from_select(
+    ["task_id", "next_at", "due_at"],
+    select(HumanTask.id, bindparam("now", type_=UTCDateTime), HumanTask.due_at).where(
+        HumanTask.instance_id == bindparam("instance_id"), HumanTask.task_guid.in_(bindparam("guids", expanding=True)),
+        HumanTask.due_at.is_not(None)))
 _DELETE_TIMER = delete(InstanceTimer.__table__).where(InstanceTimer.instance_id == bindparam("instance_id"))
 _MOVE_TIMER = (update(InstanceTimer.__table__).where(InstanceTimer.instance_id == bindparam("timer_instance"))
                .values(due_at=bindparam("new_due_at")))
@@ -329,6 +337,9 @@ def _save(session: Session, instance: ProcessInstance, workflow: Any, ctx: Servi
         })
     if new_rows:
         conn.execute(_INSERT_TASK, new_rows)
+        with_due = [row["task_guid"] for row in new_rows if row["due_at"] is not None]
+        if with_due:
+            conn.execute(_SCHEDULE_REMINDERS, {"instance_id": instance.id, "guids": with_due, "now": ctx.now})
 
     due = runtime.next_timer_due(workflow)
     if due is None:
@@ -430,7 +441,7 @@ def unclaim_task(session: Session, *, actor: User, task_id: int) -> HumanTask:
 
 
 def complete_task(session: Session, *, actor: User, task_id: int, data: dict[str, Any],
-                  now: datetime | None = None) -> tuple[HumanTask, list[Finding]]:
+                  now: datetime | None = None, files: FileStore | None = None) -> tuple[HumanTask, list[Finding]]:
     now = now or utcnow()
     task, instance = _lock_task(session, actor, task_id)
     if task.status != TaskStatus.open:
@@ -446,7 +457,7 @@ def complete_task(session: Session, *, actor: User, task_id: int, data: dict[str
             validate_form(form, data)  # the same check again, for Chinese messages naming each field
         raise RuleViolation(err.message, details=[{"field": e["path"].strip("/").replace("/", "."),
                                                    "message": e["message"]} for e in err.errors]) from err
-    ctx = ServiceContext(session=session, actor=actor, instance_id=instance.id, now=now)
+    ctx = ServiceContext(session=session, actor=actor, instance_id=instance.id, now=now, files=files)
     workflow = runtime.restore(definition, json.loads(instance.state), services=_services(ctx))
     task_data = _task_data(workflow, task.task_guid)  # raises 409 when the state says it is done
     if submission.action:

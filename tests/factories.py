@@ -10,6 +10,7 @@ from registry.rules.id_number import check_digit
 from registry.users import User, find_user
 
 if TYPE_CHECKING:
+    from registry.org_units import OrgUnit
     from registry.students import Student
 
 SCHOOL_1 = "2152019901"
@@ -67,3 +68,27 @@ def admit(session: Session, *, now: datetime | None = None, **overrides: Any) ->
     assert student is not None
     session.refresh(student)
     return student
+
+
+def make_school(session: Session, *, code: str, name: str, township: str = "520199101",
+                township_name: str = "测试乡") -> "OrgUnit":
+    """A school with its record under a township of the demo county; a township code not there yet is made too."""
+    from registry.org_units import OrgKind, create_org_unit, find_org_unit
+    from registry.schools import create_school
+
+    parent = find_org_unit(session, code=township) or create_org_unit(
+        session, code=township, name=township_name, kind=OrgKind.township, parent=find_org_unit(session, code="520199"))
+    unit = create_org_unit(session, code=code, name=name, kind=OrgKind.school, parent=parent)
+    create_school(session, unit=unit, data={"sponsor_type": "811", "school_type": "211", "urban_rural": "220",
+                                            "meal_model": "1", "subsidy_rate": "5.00"})
+    return unit
+
+
+def make_user(session: Session, username: str, *, role: str, org_unit_code: str) -> User:
+    """A user with one role, signing in with the demo password."""
+    from registry.users import Role, create_user, grant_role
+    from tests.conftest import DEMO_PASSWORD
+
+    made = create_user(session, username=username, display_name=f"测试用户 {username}", password=DEMO_PASSWORD)
+    grant_role(session, user=made, role=Role(role), org_unit_code=org_unit_code)
+    return made

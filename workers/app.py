@@ -34,6 +34,21 @@ def make_celery(settings: Settings | None = None) -> Celery:
                 "task": "imports.check_queued",
                 "schedule": timedelta(seconds=settings.timer_poll_seconds),
             },
+            # task_reminder rows due now: reminders, overdue notices, escalation, daily digests.
+            "scan-reminders": {
+                "task": "reminders.scan",
+                "schedule": timedelta(seconds=settings.timer_poll_seconds),
+            },
+            # Notifications still to go out: retries whose pause is over, a sender that died, a lost message.
+            "flush-notifications": {
+                "task": "notify.flush",
+                "schedule": timedelta(seconds=settings.timer_poll_seconds),
+            },
+            # Art. 24: an approved data release's file is deleted once it expired or was used up.
+            "purge-released-files": {
+                "task": "data_releases.purge",
+                "schedule": timedelta(hours=1),
+            },
         },
     }
     if settings.broker.startswith("filesystem"):

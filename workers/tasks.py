@@ -5,7 +5,7 @@ from functools import cache
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from registry import imports, workflows
+from registry import data_releases, delivery, imports, reminders, workflows
 from registry.db import make_engine, make_sessionmaker, unit_of_work, utcnow
 from registry.file_store import FileStore, local_file_store
 from registry.settings import get_settings
@@ -66,3 +66,43 @@ def check_queued_imports(factory: sessionmaker[Session], store: FileStore, *, li
 @celery_app.task(name="imports.check_queued", ignore_result=True)
 def check_queued_imports_task() -> int:
     return check_queued_imports(sessions(), local_file_store(get_settings()))
+
+
+# Messages per notify.send: one SMTP connection each, and a lost message costs no more than these.
+SEND_CHUNK = 200
+
+
+@celery_app.task(name="reminders.scan", ignore_result=True)
+def scan_reminders_task() -> int:
+    """Make the reminders that are due, handing each committed batch to notify.send (the flush finds any lost)."""
+    def send(ids: list[int]) -> None:
+        for start in range(0, len(ids), SEND_CHUNK):
+            send_notifications_task.delay(ids[start:start + SEND_CHUNK])
+
+    return len(reminders.scan(sessions(), sent=send))
+
+
+@celery_app.task(name="notify.send", ignore_result=True)
+def send_notifications_task(notification_ids: list[int]) -> int:
+    return delivery.deliver(sessions(), settings=get_settings(), ids=[int(i) for i in notification_ids],
+                            limit=len(notification_ids))
+
+
+@celery_app.task(name="notify.flush", ignore_result=True)
+def flush_notifications_task() -> int:
+    """Whatever is due and not yet out: made by a request or a process, a retry, a lease run out."""
+    sent = 0
+    while (batch := delivery.deliver(sessions(), settings=get_settings(), limit=SEND_CHUNK)) > 0:
+        sent += batch
+    return sent
+
+
+def purge_released_files(factory: sessionmaker[Session], store: FileStore) -> int:
+    """Delete the files of data releases nobody may download any more (expired or used up)."""
+    with unit_of_work(factory) as session:
+        return data_releases.purge_files(session, store=store, now=utcnow())
+
+
+@celery_app.task(name="data_releases.purge", ignore_result=True)
+def purge_released_files_task() -> int:
+    return purge_released_files(sessions(), local_file_store(get_settings()))

@@ -99,8 +99,9 @@ def save_draft(task_id: RowId, body: DataBody, session: DbSession, user: Current
 
 
 @router.post("/tasks/{task_id}/complete")
-def complete(task_id: RowId, body: DataBody, session: DbSession, user: CurrentUser) -> dict[str, Any]:
-    task, warnings = workflows.complete_task(session, actor=user, task_id=task_id, data=body.data)
+def complete(task_id: RowId, body: DataBody, request: Request, session: DbSession, user: CurrentUser) -> dict[str, Any]:
+    task, warnings = workflows.complete_task(session, actor=user, task_id=task_id, data=body.data,
+                                             files=request.app.state.files)
     session.commit()
     return {**task_read(task), "warnings": findings(warnings)}
 

@@ -16,6 +16,7 @@ from registry import (
     drafts,
     imports,
     inbox,
+    reminders,
     schools,
     status_changes,
     student_lists,
@@ -97,7 +98,8 @@ def home(request: Request, session: DbSession, user: PageUser) -> Response:
     waiting, _ = inbox.list_inbox(session, actor=user, query=inbox.InboxQuery(tab=inbox.Tab.to_claim), limit=10)
     return _render(request, "home.html", {"user": user, "tasks": tasks, "waiting": waiting, "counts": counts,
                                           "overdue": overdue[inbox.Tab.mine] + overdue[inbox.Tab.to_claim],
-                                          "deadlines": inbox.next_deadlines(session, actor=user), "now": utcnow()})
+                                          "deadlines": inbox.next_deadlines(session, actor=user), "now": utcnow(),
+                                          "escalated": reminders.escalated_tasks(session, actor=user)})
 
 
 def _task_context(session: DbSession, user: User, task_id: int, values: dict[str, Any] | None = None,
@@ -130,6 +132,7 @@ def _task_context(session: DbSession, user: User, task_id: int, values: dict[str
             "review": review, "attachments": attachments.of_instance(session, task.instance),
             "instructions": instructions, "panel": panel, "may_act": may_act, "draft": draft,
             "may_reassign": may_reassign, "candidates": inbox.candidates(session, task=task) if may_reassign else [],
+            "may_change_due": reminders.may_change_due(user, task),
             "actions": workflows.task_actions(form), "errors": errors or {},
             "progress": diagrams.progress_of(session, task.instance)}
 
@@ -154,7 +157,7 @@ def task_submit(request: Request, task_id: RowId, session: DbSession, user: Page
     form = workflows.task_form(session, task) or {"properties": {}}
     data = parse_posted(form, posted)
     try:
-        workflows.complete_task(session, actor=user, task_id=task_id, data=data)
+        workflows.complete_task(session, actor=user, task_id=task_id, data=data, files=request.app.state.files)
     except RuleViolation as err:
         session.rollback()
         errors = {d.get("field", ""): d["message"] for d in (err.details or []) if isinstance(d, dict)}

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from registry.file_store import FileStore
 from registry.org_units import OrgUnit
 from registry.rules.findings import Finding
 from registry.users import User
@@ -30,6 +31,9 @@ class ServiceContext:
     subject_label: str | None = None
     warnings: list[Finding] = field(default_factory=list)
     new_instance: bool = False
+    # Given where a person completes a task (the API and the task page): the data_release file is
+    # stored on approval. None for timers and batch decisions.
+    files: FileStore | None = None
 
     @property
     def today(self) -> date:

@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from registry import notifications
 from registry.flows import Flow, ServiceContext
 
 
@@ -11,4 +12,13 @@ def _mark_overdue(ctx: ServiceContext, params: dict[str, Any]) -> Any:
     return True
 
 
-FLOW = Flow(process_id="", services={"mark_overdue": _mark_overdue})
+def _notify_initiator(ctx: ServiceContext, params: dict[str, Any]) -> Any:
+    """Tell whoever started the instance how it ended: `message` is the Chinese sentence to send."""
+    message = str(params.get("message") or "").strip()
+    if not message:
+        raise ValueError("notify_initiator needs a message")
+    notifications.notify_initiator(ctx.session, instance_id=ctx.instance_id, message=message, now=ctx.now)
+    return True
+
+
+FLOW = Flow(process_id="", services={"mark_overdue": _mark_overdue, "notify_initiator": _notify_initiator})

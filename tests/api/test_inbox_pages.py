@@ -104,7 +104,7 @@ def test_home_shows_counts_and_next_deadlines(client: TestClient) -> None:
     login(client, "principal1")
     home = client.get("/")
     assert home.status_code == 200 and "项待认领" in home.text and "近期截止" in home.text
-    assert re.search(r"<strong>\d+月\d+日</strong>：\d+ 项任务到期", home.text)
+    assert re.search(r"<strong>\d{4}年\d+月\d+日</strong>：\d+ 项任务到期", home.text)
 
 
 def test_the_duplicate_resolution_page_shows_the_other_record(client: TestClient) -> None:

@@ -165,7 +165,7 @@ def test_sheet_of_a_completed_intake(client: TestClient, session: Session) -> No
     assert sheet.status_code == 200, sheet.text
     text = sheet.text
     assert "学生信息录入审核审批表" in text and "演示县" in text and "城关镇中心小学" in text
-    assert "流程页测试生" in text and id_number in text and "2014-02-27" in text and "入学年月" in text
+    assert "流程页测试生" in text and id_number in text and "2014年2月27日" in text and "入学年月" in text
     steps = re.findall(r"<tr>\s*<td>(.*?)</td>\s*<td>(.*?)</td>\s*<td>(.*?)</td>", text, re.S)
     assert [(re.sub(r"<br>.*", "", s, flags=re.S), a, o) for s, a, o in steps] == [
         ("发起", "李学籍（城关小学）", "提交"),

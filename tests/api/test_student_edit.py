@@ -278,7 +278,7 @@ def test_the_reviewer_voids_on_the_student_page(client: TestClient, session: Ses
                                                              "reason": "查无此人（抽查核实）"}, follow_redirects=False)
     assert done.status_code == 303 and done.headers["location"] == f"/students/{student.id}?voided=1"
     after = client.get(done.headers["location"]).text
-    assert "已作废" in after and "作废原因：查无此人（抽查核实）" in after and "不计补助（原自 2023-09 起）" in after
+    assert "已作废" in after and "作废原因：查无此人（抽查核实）" in after and "不计补助（原自 2023年9月起）" in after
     assert f'action="/students/{student.id}/void"' not in after
     periods = session.scalars(select(EnrolmentPeriod).where(EnrolmentPeriod.student_id == student.id)).all()
     assert [(p.from_month, p.to_month) for p in periods] == [("2023-09", "2023-08")]

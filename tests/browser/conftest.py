@@ -2,6 +2,9 @@
 
 Skipped, with a reason, where Chromium or Playwright is missing; .ci/run installs both and sets
 MEALROLL_REQUIRE_SERVERS=1, under which a skip fails the run.
+
+Screenshots of the main pages (the `shot` fixture) go to MEALROLL_SCREENSHOTS, default var/screenshots
+in the repository (ignored by git); CI keeps that folder as an artefact for a person to look at.
 """
 
 import os
@@ -9,8 +12,9 @@ import shutil
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -21,7 +25,7 @@ from api.app import create_app
 from registry.settings import Settings
 
 CHROMIUM = os.environ.get("MEALROLL_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]
 
 
@@ -57,3 +61,17 @@ def browser() -> Iterator[object]:
         instance = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield instance
         instance.close()
+
+
+@pytest.fixture
+def shot() -> Callable[[Any, str], Path]:
+    """`shot(page, "03-inbox")` saves the whole page as 03-inbox.png in the screenshots folder."""
+    folder = Path(os.environ.get("MEALROLL_SCREENSHOTS") or Path(__file__).resolve().parents[2] / "var" / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def save(page: Any, name: str) -> Path:
+        path = folder / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return save

@@ -1,4 +1,4 @@
-"""key_field_change and status_change carry BPMN DI for every element, so the diagram viewer draws them whole."""
+"""key_field_change, status_change and data_release carry BPMN DI for every element, so the diagram viewer draws them whole."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ NS = {"bpmn": "http://www.omg.org/spec/BPMN/20100524/MODEL", "bpmndi": "http://w
       "di": "http://www.omg.org/spec/DD/20100524/DI"}
 
 
-@pytest.mark.parametrize("process_id", ["key_field_change", "status_change"])
+@pytest.mark.parametrize("process_id", ["key_field_change", "status_change", "data_release"])
 def test_every_element_is_drawn(process_id: str) -> None:
     ((_, bpmn, _),) = [entry for entry in read_process_dir(PROCESSES) if entry[0] == process_id]
     root = etree.fromstring(bpmn)

@@ -48,7 +48,8 @@ class ChangeRegistry(FakeRegistry):
                 "check_key_field_request": self._recorder("check_key_field_request", CHECKED),
                 "check_key_field_id_number": self.check_id_number,
                 "apply_key_field_request": self._recorder("apply_key_field_request", ["name", "id_number"]),
-                "reject_key_field_request": self._recorder("reject_key_field_request", "rejected")}
+                "reject_key_field_request": self._recorder("reject_key_field_request", "rejected"),
+                "notify_initiator": self._recorder("notify_initiator", True)}
 
     def check_id_number(self, params: dict) -> dict:
         self.calls.append(("check_key_field_id_number", params))
@@ -110,6 +111,7 @@ def test_registrar_uploads_principal_reviews_county_approves_and_the_change_is_a
         ("check_key_field_request", {"request_id": REQUEST}),
         ("check_key_field_id_number", {"request_id": REQUEST}),
         ("apply_key_field_request", {"request_id": REQUEST}),
+        ("notify_initiator", {"message": "县级已批准，学籍信息已按申请更改（变更前后已记入该生变更记录）"}),
     ]
     assert [(h["task_id"], h["lane"], h.get("decision")) for h in history(workflow)] == [
         ("register_application", "school_registrar", None),
@@ -119,6 +121,7 @@ def test_registrar_uploads_principal_reviews_county_approves_and_the_change_is_a
         ("check_id_number", "county_reviewer", None),
         ("approve_change", "county_reviewer", "approve"),
         ("apply_change", "county_reviewer", None),
+        ("notify_applied", "county_reviewer", None),
     ]
 
 
@@ -150,7 +153,7 @@ def test_a_return_loops_back_to_the_registrar_and_the_revision_is_checked_again(
 
     act(workflow, registry, "review_change", APPROVE)
     act(workflow, registry, "approve_change", APPROVE)
-    assert is_finished(workflow) and registry.names()[-1] == "apply_key_field_request"
+    assert is_finished(workflow) and registry.names()[-2:] == ["apply_key_field_request", "notify_initiator"]
 
 
 def test_the_revision_form_needs_a_reason_and_knows_only_key_fields(definition: Definition) -> None:
@@ -171,7 +174,8 @@ def test_a_rejection_ends_with_the_reason_recorded(definition: Definition, regis
         act(workflow, registry, "review_change", APPROVE)
     act(workflow, registry, rejecting, REJECT)
     assert is_finished(workflow)
-    assert registry.calls[-1] == ("reject_key_field_request", {"request_id": REQUEST, "comment": "户口簿与申请不符"})
+    assert registry.calls[-2:] == [("reject_key_field_request", {"request_id": REQUEST, "comment": "户口簿与申请不符"}),
+                                   ("notify_initiator", {"message": "申请被驳回，驳回意见：户口簿与申请不符"})]
     assert "apply_key_field_request" not in registry.names()
 
 

@@ -15,8 +15,10 @@ from api.app import create_app
 from registry import workflows
 from registry.audit import AuditEntry
 from registry.db import unit_of_work
+from registry.notifications import Notification
 from registry.settings import Settings
 from registry.students import EnrolmentPeriod, Student, StudentStatus
+from registry.task_reminders import TaskReminder
 from registry.users import Role, create_user, find_user, grant_role
 from registry.workflows import HumanTask, InstanceTimer, ProcessInstance, TaskStatus
 from tests.conftest import DEMO_PASSWORD
@@ -42,6 +44,11 @@ def committed(db_engine: Engine) -> Iterator[sessionmaker[Session]]:
                 AuditEntry.instance_id == instance_id,
                 (AuditEntry.object_type == "student") & (AuditEntry.object_id == str(student_id)))))
             session.execute(delete(EnrolmentPeriod).where(EnrolmentPeriod.student_id == student_id))
+            task_ids = select(HumanTask.id).where(HumanTask.instance_id == instance_id).scalar_subquery()
+            # Rows derived from the tasks go first: SQLite in this suite does not cascade every delete.
+            session.execute(delete(TaskReminder).where(TaskReminder.task_id.in_(task_ids)))
+            session.execute(delete(Notification).where(or_(Notification.task_id.in_(task_ids),
+                                                           Notification.instance_id == instance_id)))
             session.execute(delete(HumanTask).where(HumanTask.instance_id == instance_id))
             session.execute(delete(InstanceTimer).where(InstanceTimer.instance_id == instance_id))
             session.execute(delete(ProcessInstance).where(ProcessInstance.id == instance_id))

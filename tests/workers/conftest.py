@@ -119,7 +119,7 @@ def broker_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
 
 @pytest.fixture
 def start_worker(tmp_path: Path, database_url: str,
-                 broker_url: str | None) -> Iterator[Callable[[], tuple[subprocess.Popen[bytes], Path]]]:
+                 broker_url: str | None) -> Iterator[Callable[..., tuple[subprocess.Popen[bytes], Path]]]:
     """Starts `mealroll worker --beat`; every worker started is killed at teardown, pass or fail."""
     started: list[subprocess.Popen[bytes]] = []
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEALROLL_")}
@@ -128,10 +128,11 @@ def start_worker(tmp_path: Path, database_url: str,
     if broker_url:
         env["MEALROLL_BROKER_URL"] = broker_url
 
-    def start() -> tuple[subprocess.Popen[bytes], Path]:
+    def start(**settings: str) -> tuple[subprocess.Popen[bytes], Path]:
+        """`settings`: more MEALROLL_* variables for this worker, e.g. MEALROLL_SMTP_HOST."""
         log = tmp_path / f"worker-{len(started) + 1}.log"
         with log.open("wb") as out:
-            process = subprocess.Popen([MEALROLL, "worker", "--beat"], env=env, cwd=tmp_path, stdout=out,
+            process = subprocess.Popen([MEALROLL, "worker", "--beat"], env={**env, **settings}, cwd=tmp_path, stdout=out,
                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                        start_new_session=True)
         started.append(process)
