@@ -9,7 +9,7 @@ from fastapi import APIRouter, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 
 from api.deps import DbSession, RowId
-from api.routes.pages import PageUser, _check_csrf, _render
+from api.page_support import PageUser, check_csrf, render
 from api.schemas import local_today
 from registry import (
     applications,
@@ -73,7 +73,7 @@ def _key_field_context(session: DbSession, user: User, student_id: int, *, value
 
 @router.get("/students/{student_id}/key-field-change")
 def key_field_page(request: Request, student_id: RowId, session: DbSession, user: PageUser) -> Response:
-    return _render(request, "key_field_change.html", _key_field_context(session, user, student_id))
+    return render(request, "key_field_change.html", _key_field_context(session, user, student_id))
 
 
 @router.post("/students/{student_id}/key-field-change")
@@ -81,7 +81,7 @@ def key_field_submit(request: Request, student_id: RowId, session: DbSession, us
                      file: UploadFile | None = None, name: Short = "", sex: Short = "", birth_date: Short = "",
                      id_type: Short = "", id_number: Short = "", student_number_aux: Short = "", reason: Text = "",
                      confirmed: Short = "", csrf: Csrf = "") -> Response:
-    _check_csrf(request, csrf)
+    check_csrf(request, csrf)
     values = {"name": name, "sex": sex, "birth_date": birth_date, "id_type": id_type, "id_number": id_number,
               "student_number_aux": student_number_aux, "reason": reason, "confirmed": confirmed}
     changes = {k: v.strip() for k, v in values.items() if k in key_field_requests.CHANGEABLE and v.strip()}
@@ -96,7 +96,7 @@ def key_field_submit(request: Request, student_id: RowId, session: DbSession, us
         session.rollback()
         context = _key_field_context(session, user, student_id, values=values, errors=_errors(err),
                                      message=err.message)
-        return _render(request, "key_field_change.html", context, status_code=err.status)
+        return render(request, "key_field_change.html", context, status_code=err.status)
     session.commit()
     return RedirectResponse(f"/instances/{instance.id}", status_code=303)
 
@@ -114,13 +114,13 @@ def _status_context(session: DbSession, user: User, student_id: int, *, values: 
 
 @router.get("/students/{student_id}/status-change")
 def status_page(request: Request, student_id: RowId, session: DbSession, user: PageUser) -> Response:
-    return _render(request, "status_change.html", _status_context(session, user, student_id))
+    return render(request, "status_change.html", _status_context(session, user, student_id))
 
 
 @router.post("/students/{student_id}/status-change")
 def status_submit(request: Request, student_id: RowId, session: DbSession, user: PageUser,
                   to_status: Short = "", effective_month: Short = "", reason: Text = "", csrf: Csrf = "") -> Response:
-    _check_csrf(request, csrf)
+    check_csrf(request, csrf)
     values = {"to_status": to_status, "effective_month": effective_month.strip(), "reason": reason}
     try:
         instance, _ = workflows.start_process(session, actor=user, process_id="status_change",
@@ -128,7 +128,7 @@ def status_submit(request: Request, student_id: RowId, session: DbSession, user:
     except (RuleViolation, Conflict) as err:
         session.rollback()
         context = _status_context(session, user, student_id, values=values, errors=_errors(err), message=err.message)
-        return _render(request, "status_change.html", context, status_code=err.status)
+        return render(request, "status_change.html", context, status_code=err.status)
     session.commit()
     return RedirectResponse(f"/instances/{instance.id}", status_code=303)
 
@@ -164,7 +164,7 @@ def _graduation_context(session: DbSession, user: User, school_code: str | None,
 
 @router.get("/graduations")
 def graduation_page(request: Request, session: DbSession, user: PageUser, school: str | None = None) -> Response:
-    return _render(request, "graduation.html", _graduation_context(session, user, school))
+    return render(request, "graduation.html", _graduation_context(session, user, school))
 
 
 @router.post("/graduations")
@@ -172,7 +172,7 @@ def graduation_submit(request: Request, session: DbSession, user: PageUser,
                       school_code: Annotated[str, Form(max_length=20)] = "", effective_month: Short = "",
                       reason: Text = "", student_ids: Annotated[list[int] | None, Form()] = None,
                       csrf: Csrf = "") -> Response:
-    _check_csrf(request, csrf)
+    check_csrf(request, csrf)
     chosen = list(student_ids or [])
     values = {"effective_month": effective_month.strip(), "reason": reason, "student_ids": chosen}
     data = {"to_status": "graduated", "school_code": school_code, "student_ids": chosen,
@@ -184,6 +184,6 @@ def graduation_submit(request: Request, session: DbSession, user: PageUser,
         problems = [d["message"] for d in err.details or [] if isinstance(d, dict) and d.get("field") == "student_ids"]
         context = _graduation_context(session, user, school_code, values=values, errors=_errors(err),
                                       problems=problems, message=err.message if not problems else None)
-        return _render(request, "graduation.html", context, status_code=err.status)
+        return render(request, "graduation.html", context, status_code=err.status)
     session.commit()
     return RedirectResponse(f"/instances/{instance.id}", status_code=303)

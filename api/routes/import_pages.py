@@ -6,7 +6,7 @@ from fastapi import APIRouter, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 
 from api.deps import DbSession, RowId
-from api.routes.pages import PageUser, _check_csrf, _render
+from api.page_support import PageUser, check_csrf, render
 from registry import imports, workflows
 from registry.access import holds
 from registry.errors import DomainError
@@ -25,7 +25,7 @@ def _upload_schools(user: User) -> list[dict[str, str]]:
 def _list_page(request: Request, session: DbSession, user: User, *, error: str | None = None,
                status_code: int = 200) -> Response:
     batches, total = imports.list_batches(session, actor=user, limit=100)
-    return _render(request, "imports.html", {"user": user, "batches": batches, "total": total, "error": error,
+    return render(request, "imports.html", {"user": user, "batches": batches, "total": total, "error": error,
                                              "schools": _upload_schools(user), "labels": imports.BATCH_STATUS_LABELS},
                    status_code=status_code)
 
@@ -39,7 +39,7 @@ def imports_page(request: Request, session: DbSession, user: PageUser) -> Respon
 def upload_page(request: Request, session: DbSession, user: PageUser, file: UploadFile | None = None,
                 school_code: Annotated[str, Form(max_length=10)] = "",
                 csrf: Annotated[str, Form(alias="csrf_token")] = "") -> Response:
-    _check_csrf(request, csrf)
+    check_csrf(request, csrf)
     if file is None or not file.filename:
         return _list_page(request, session, user, error="请选择要上传的学生名单文件（XLSX 或 CSV）", status_code=422)
     data = file.file.read(imports.MAX_UPLOAD_BYTES + 1)
@@ -59,7 +59,7 @@ def _detail(request: Request, session: DbSession, user: User, batch_id: int, *, 
     rows, rows_total = imports.batch_rows(session, actor=user, batch=batch, problems_only=True)
     instance = workflows.instance_for(session, subject_type="import_batch", subject_id=batch.id)
     tasks = workflows.instance_tasks(session, instance) if instance is not None else []
-    return _render(request, "import.html", {
+    return render(request, "import.html", {
         "user": user, "batch": batch, "view": imports.to_read(batch), "rows": rows, "rows_total": rows_total,
         "error": error, "tasks": tasks, "instance": instance, "is_registrar": holds(user, Role.school_registrar, batch.school),
         "working": batch.status in (imports.BatchStatus.queued, imports.BatchStatus.validating),
@@ -74,7 +74,7 @@ def import_page(request: Request, batch_id: RowId, session: DbSession, user: Pag
 @router.post("/imports/{batch_id}/submit")
 def submit_page(request: Request, batch_id: RowId, session: DbSession, user: PageUser,
                 csrf: Annotated[str, Form(alias="csrf_token")] = "") -> Response:
-    _check_csrf(request, csrf)
+    check_csrf(request, csrf)
     try:
         workflows.start_process(session, actor=user, process_id="batch_intake", data={"batch_id": batch_id})
     except DomainError as err:
@@ -87,7 +87,7 @@ def submit_page(request: Request, batch_id: RowId, session: DbSession, user: Pag
 @router.post("/imports/{batch_id}/discard")
 def discard_page(request: Request, batch_id: RowId, session: DbSession, user: PageUser,
                  csrf: Annotated[str, Form(alias="csrf_token")] = "") -> Response:
-    _check_csrf(request, csrf)
+    check_csrf(request, csrf)
     try:
         imports.discard(session, actor=user, batch_id=batch_id)
     except DomainError as err:

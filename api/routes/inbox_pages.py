@@ -7,7 +7,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from api.deps import DbSession, RowId
-from api.routes.pages import PageUser, PostedFields, _check_csrf, _render
+from api.page_support import PageUser, PostedFields, check_csrf, render
 from registry import inbox
 from registry.db import utcnow
 from registry.errors import DomainError
@@ -31,7 +31,7 @@ def _inbox(request: Request, session: DbSession, user: User, params: dict[str, s
         query = InboxQuery.from_params({**params, "tab": Tab.to_claim})
     page = int(params["page"]) if params.get("page", "").isdigit() and 0 < int(params["page"]) < 10_000 else 1
     tasks, total = inbox.list_inbox(session, actor=user, query=query, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
-    return _render(request, "tasks.html", {
+    return render(request, "tasks.html", {
         "user": user, "tasks": tasks, "total": total, "query": query, "page": page, "pages": -(-total // PAGE_SIZE),
         "counts": inbox.tab_counts(session, actor=user, query=query), "tab_labels": inbox.TAB_LABELS,
         "processes": inbox.process_choices(session), "schools": inbox.school_choices(session, actor=user),
@@ -48,7 +48,7 @@ def tasks_page(request: Request, session: DbSession, user: PageUser) -> Response
 @router.post("/tasks/batch")
 def batch_page(request: Request, session: DbSession, user: PageUser, posted: PostedFields) -> Response:
     """The same decision on every ticked task: all are done, or none and each one's result is shown."""
-    _check_csrf(request, posted.get("csrf_token"))
+    check_csrf(request, posted.get("csrf_token"))
     form = dict(request.query_params)
     ticked = [int(v) for k, v in posted.items() if k.startswith("task_") and v.isdigit()]
     data = {"decision": posted.get("decision", "")}
@@ -73,7 +73,7 @@ def batch_page(request: Request, session: DbSession, user: PageUser, posted: Pos
 def save_view_page(request: Request, session: DbSession, user: PageUser,
                    name: Annotated[str, Form(max_length=200)] = "", query: Annotated[str, Form(max_length=500)] = "",
                    csrf: Annotated[str, Form(alias="csrf_token")] = "") -> Response:
-    _check_csrf(request, csrf)
+    check_csrf(request, csrf)
     params = dict(parse_qsl(query))
     try:
         view = inbox.save_view(session, actor=user, name=name, query=InboxQuery.from_params(params))
@@ -87,7 +87,7 @@ def save_view_page(request: Request, session: DbSession, user: PageUser,
 @router.post("/tasks/views/{view_id}/delete")
 def delete_view_page(request: Request, view_id: RowId, session: DbSession, user: PageUser,
                      csrf: Annotated[str, Form(alias="csrf_token")] = "") -> Response:
-    _check_csrf(request, csrf)
+    check_csrf(request, csrf)
     inbox.delete_view(session, actor=user, view_id=view_id)
     session.commit()
     return RedirectResponse("/tasks", status_code=303)

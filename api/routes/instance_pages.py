@@ -8,7 +8,7 @@ from fastapi.responses import RedirectResponse, Response
 from markupsafe import Markup
 
 from api.deps import DbSession, RowId
-from api.routes.pages import PageUser, _check_csrf, _render
+from api.page_support import PageUser, check_csrf, render
 from registry import imports, students, workflows
 from registry.access import holds
 from registry.approval_sheets import PRINTABLE, print_sheet
@@ -38,20 +38,20 @@ def _context(session: DbSession, user: User, instance_id: int, *, reason: str = 
 
 @router.get("/instances/{instance_id}")
 def instance_page(request: Request, instance_id: RowId, session: DbSession, user: PageUser) -> Response:
-    return _render(request, "instance.html", _context(session, user, instance_id))
+    return render(request, "instance.html", _context(session, user, instance_id))
 
 
 @router.post("/instances/{instance_id}/withdraw")
 def withdraw_page(request: Request, instance_id: RowId, session: DbSession, user: PageUser,
                   reason: Annotated[str, Form(max_length=500)] = "",
                   csrf: Annotated[str, Form(alias="csrf_token")] = "") -> Response:
-    _check_csrf(request, csrf)
+    check_csrf(request, csrf)
     try:
         workflows.withdraw(session, actor=user, instance_id=instance_id, reason=reason)
     except DomainError as err:
         session.rollback()
         context = _context(session, user, instance_id, reason=reason, withdraw_error=err.message)
-        return _render(request, "instance.html", context, status_code=err.status)
+        return render(request, "instance.html", context, status_code=err.status)
     session.commit()
     return RedirectResponse(f"/instances/{instance_id}?withdrawn=1", status_code=303)
 
@@ -67,8 +67,8 @@ def sheet_page(request: Request, instance_id: RowId, session: DbSession, user: P
         sheet = print_sheet(session, actor=user, instance_id=instance_id)
     except InvalidTransition as err:  # still running: say so on the instance's own page
         session.rollback()
-        return _render(request, "instance.html", _context(session, user, instance_id, message=err.message),
+        return render(request, "instance.html", _context(session, user, instance_id, message=err.message),
                        status_code=err.status)
     session.commit()
     url = str(request.url_for("instance_page", instance_id=instance_id))
-    return _render(request, "instance_sheet.html", {"user": user, "sheet": sheet, "url": url, "qr": qr_svg(url)})
+    return render(request, "instance_sheet.html", {"user": user, "sheet": sheet, "url": url, "qr": qr_svg(url)})

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from api.deps import DbSession, RowId
-from api.routes.pages import PageUser, _check_csrf, _render, _task_context
+from api.page_support import PageUser, check_csrf, render
+from api.routes.pages import _task_context
 from registry import notifications, reminders, working_days
 from registry.errors import PermissionDenied, RuleViolation
 from registry.notifications import OutboxView, Preferences
@@ -28,7 +29,7 @@ def notifications_page(request: Request, session: DbSession, user: PageUser, unr
                        page: Annotated[int, Query(ge=1, le=100_000)] = 1) -> Response:
     rows, total = notifications.list_mine(session, actor=user, unread_only=unread, limit=PAGE_SIZE,
                                           offset=(_page(page) - 1) * PAGE_SIZE)
-    return _render(request, "notifications.html", {
+    return render(request, "notifications.html", {
         "user": user, "items": rows, "total": total, "unread": unread, "page": page,
         "pages": -(-total // PAGE_SIZE), "kinds": notifications.KIND_LABELS,
         "is_admin": notifications.may_read_outbox(user)})
@@ -37,7 +38,7 @@ def notifications_page(request: Request, session: DbSession, user: PageUser, unr
 @router.post("/notifications/read-all")
 def read_all(request: Request, session: DbSession, user: PageUser,
              csrf: Annotated[str, Form(alias="csrf_token")] = "") -> Response:
-    _check_csrf(request, csrf)
+    check_csrf(request, csrf)
     notifications.mark_all_read(session, actor=user)
     session.commit()
     return RedirectResponse("/notifications", status_code=303)
@@ -46,7 +47,7 @@ def read_all(request: Request, session: DbSession, user: PageUser,
 @router.post("/notifications/{notification_id}/read")
 def read_one(request: Request, notification_id: RowId, session: DbSession, user: PageUser,
              csrf: Annotated[str, Form(alias="csrf_token")] = "", go: Annotated[str, Form(max_length=300)] = "") -> Response:
-    _check_csrf(request, csrf)
+    check_csrf(request, csrf)
     row = notifications.mark_read(session, actor=user, notification_id=notification_id)
     session.commit()
     # "查看" marks it read and opens what it is about; only our own paths.
@@ -56,7 +57,7 @@ def read_one(request: Request, notification_id: RowId, session: DbSession, user:
 
 def _preferences_page(request: Request, user: User, preferences: Preferences, *, errors: dict[str, str] | None = None,
                       message: str | None = None, saved: bool = False, status_code: int = 200) -> Response:
-    return _render(request, "notification_preferences.html", {
+    return render(request, "notification_preferences.html", {
         "user": user, "prefs": preferences, "errors": errors or {}, "message": message, "saved": saved,
         "channels": notifications.CHANNEL_LABELS}, status_code=status_code)
 
@@ -73,7 +74,7 @@ def preferences_save(request: Request, session: DbSession, user: PageUser,
                      in_app: Annotated[str, Form()] = "", email: Annotated[str, Form()] = "",
                      email_address: Annotated[str, Form(max_length=254)] = "", webhook: Annotated[str, Form()] = "",
                      webhook_url: Annotated[str, Form(max_length=500)] = "", digest: Annotated[str, Form()] = "") -> Response:
-    _check_csrf(request, csrf)
+    check_csrf(request, csrf)
     wanted = Preferences(in_app=bool(in_app), email=bool(email), email_address=email_address.strip() or None,
                          webhook=bool(webhook), webhook_url=webhook_url.strip() or None, digest=bool(digest))
     try:
@@ -91,7 +92,7 @@ def outbox_page(request: Request, session: DbSession, user: PageUser, view: Outb
                 page: Annotated[int, Query(ge=1, le=100_000)] = 1) -> Response:
     rows, total = notifications.outbox(session, actor=user, view=view, limit=PAGE_SIZE,
                                        offset=(_page(page) - 1) * PAGE_SIZE)
-    return _render(request, "notification_outbox.html", {
+    return render(request, "notification_outbox.html", {
         "user": user, "rows": rows, "total": total, "view": view, "page": page, "pages": -(-total // PAGE_SIZE),
         "failed": notifications.failed_count(session, actor=user), "statuses": notifications.STATUS_LABELS,
         "channels": notifications.CHANNEL_LABELS, "kinds": notifications.KIND_LABELS,
@@ -102,7 +103,7 @@ def outbox_page(request: Request, session: DbSession, user: PageUser, view: Outb
 @router.post("/notifications/{notification_id}/retry")
 def retry_page(request: Request, notification_id: RowId, session: DbSession, user: PageUser,
                csrf: Annotated[str, Form(alias="csrf_token")] = "") -> Response:
-    _check_csrf(request, csrf)
+    check_csrf(request, csrf)
     notifications.retry(session, actor=user, notification_id=notification_id)
     session.commit()
     return RedirectResponse("/notifications/outbox?view=failed", status_code=303)
@@ -121,7 +122,7 @@ def _calendar_page(request: Request, session: DbSession, user: User, *, message:
                    status_code: int = 200) -> Response:
     county = _county(user)
     days, years = working_days.county_days(session, actor=user, county=county)
-    return _render(request, "work_calendar.html", {"user": user, "county": county, "days": days, "years": years,
+    return render(request, "work_calendar.html", {"user": user, "county": county, "days": days, "years": years,
                                                    "message": message}, status_code=status_code)
 
 
@@ -135,7 +136,7 @@ def calendar_add(request: Request, session: DbSession, user: PageUser,
                  csrf: Annotated[str, Form(alias="csrf_token")] = "", day: Annotated[str, Form(max_length=10)] = "",
                  working: Annotated[str, Form()] = "", note: Annotated[str, Form(max_length=100)] = "",
                  year: Annotated[str, Form(max_length=4)] = "") -> Response:
-    _check_csrf(request, csrf)
+    check_csrf(request, csrf)
     county = _county(user)
     try:
         if year:
@@ -158,7 +159,7 @@ def calendar_add(request: Request, session: DbSession, user: PageUser,
 @router.post("/calendar/{day_id}/delete")
 def calendar_remove(request: Request, day_id: RowId, session: DbSession, user: PageUser,
                     csrf: Annotated[str, Form(alias="csrf_token")] = "") -> Response:
-    _check_csrf(request, csrf)
+    check_csrf(request, csrf)
     county = _county(user)
     working_days.remove_day(session, actor=user, county=county, day_id=day_id)
     session.commit()
@@ -171,7 +172,7 @@ def calendar_remove(request: Request, day_id: RowId, session: DbSession, user: P
 def task_due(request: Request, task_id: RowId, session: DbSession, user: PageUser,
              csrf: Annotated[str, Form(alias="csrf_token")] = "", due_date: Annotated[str, Form(max_length=10)] = "",
              reason: Annotated[str, Form(max_length=200)] = "") -> Response:
-    _check_csrf(request, csrf)
+    check_csrf(request, csrf)
     try:
         try:
             due_on = date.fromisoformat(due_date)
@@ -182,6 +183,6 @@ def task_due(request: Request, task_id: RowId, session: DbSession, user: PageUse
         session.rollback()
         context = _task_context(session, user, task_id)
         context["due_error"] = err.message
-        return _render(request, "task.html", context, status_code=422)
+        return render(request, "task.html", context, status_code=422)
     session.commit()
     return RedirectResponse(f"/tasks/{task_id}?due_changed=1", status_code=303)

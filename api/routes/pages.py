@@ -2,14 +2,14 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Form, Query, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 
 from api import request_panels
-from api.deps import DbSession, NotAuthenticated, RowId, csrf_ok, csrf_token, optional_user
+from api.deps import DbSession, RowId
 from api.html_forms import fields_of, fill, parse_posted, posted_changes
+from api.page_support import PageUser, PostedFields, check_csrf, render
 from api.schemas import local_today
-from api.templating import templates
 from registry import (
     attachments,
     diagrams,
@@ -35,26 +35,6 @@ from registry.users import User, authenticate
 router = APIRouter(include_in_schema=False)
 
 
-def page_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
-    # Not signed in: the 401 handler sends a page request to /login?next=… (api/app.py).
-    if user is None:
-        raise NotAuthenticated()
-    return user
-
-
-PageUser = Annotated[User, Depends(page_user)]
-
-
-def _render(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> Response:
-    context.setdefault("csrf_token", csrf_token(request))
-    return templates.TemplateResponse(request, name, context, status_code=status_code)
-
-
-def _check_csrf(request: Request, token: str | None) -> None:
-    if not csrf_ok(request, token):
-        raise PermissionDenied("表单已过期或来源不明（CSRF 校验失败），请刷新页面后重新提交")
-
-
 def _safe_next(target: str | None) -> str:
     # Only our own paths: "//evil.example" and absolute URLs would make login an open redirect.
     if target and target.startswith("/") and not target.startswith("//"):
@@ -64,17 +44,17 @@ def _safe_next(target: str | None) -> str:
 
 @router.get("/login")
 def login_page(request: Request, next: str = "/") -> Response:
-    return _render(request, "login.html", {"next": _safe_next(next), "error": None, "username": ""})
+    return render(request, "login.html", {"next": _safe_next(next), "error": None, "username": ""})
 
 
 @router.post("/login")
 def login(request: Request, session: DbSession, username: Annotated[str, Form()] = "",
           password: Annotated[str, Form()] = "", csrf: Annotated[str, Form(alias="csrf_token")] = "",
           next: Annotated[str, Form()] = "/") -> Response:
-    _check_csrf(request, csrf)
+    check_csrf(request, csrf)
     user = authenticate(session, username=username.strip(), password=password)
     if user is None:
-        return _render(request, "login.html", {"next": _safe_next(next), "username": username,
+        return render(request, "login.html", {"next": _safe_next(next), "username": username,
                                                "error": "用户名或密码错误"}, status_code=401)
     request.session.clear()  # a fresh session (and CSRF token) after login: no fixation
     request.session["uid"] = user.id
@@ -85,7 +65,7 @@ def login(request: Request, session: DbSession, username: Annotated[str, Form()]
 
 @router.post("/logout")
 def logout(request: Request, csrf: Annotated[str, Form(alias="csrf_token")] = "") -> Response:
-    _check_csrf(request, csrf)
+    check_csrf(request, csrf)
     request.session.clear()
     return RedirectResponse("/login", status_code=303)
 
@@ -96,7 +76,7 @@ def home(request: Request, session: DbSession, user: PageUser) -> Response:
     overdue = inbox.tab_counts(session, actor=user, query=inbox.InboxQuery(overdue=True))
     tasks, _ = inbox.list_inbox(session, actor=user, query=inbox.InboxQuery(tab=inbox.Tab.mine), limit=10)
     waiting, _ = inbox.list_inbox(session, actor=user, query=inbox.InboxQuery(tab=inbox.Tab.to_claim), limit=10)
-    return _render(request, "home.html", {"user": user, "tasks": tasks, "waiting": waiting, "counts": counts,
+    return render(request, "home.html", {"user": user, "tasks": tasks, "waiting": waiting, "counts": counts,
                                           "overdue": overdue[inbox.Tab.mine] + overdue[inbox.Tab.to_claim],
                                           "deadlines": inbox.next_deadlines(session, actor=user), "now": utcnow(),
                                           "escalated": reminders.escalated_tasks(session, actor=user)})
@@ -139,20 +119,12 @@ def _task_context(session: DbSession, user: User, task_id: int, values: dict[str
 
 @router.get("/tasks/{task_id}")
 def task_page(request: Request, task_id: RowId, session: DbSession, user: PageUser) -> Response:
-    return _render(request, "task.html", _task_context(session, user, task_id))
-
-
-async def posted_fields(request: Request) -> dict[str, str]:
-    """A form whose fields come from a JSON Schema: read it here, so the route itself runs off the event loop."""
-    return {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
-
-
-PostedFields = Annotated[dict[str, str], Depends(posted_fields)]
+    return render(request, "task.html", _task_context(session, user, task_id))
 
 
 @router.post("/tasks/{task_id}")
 def task_submit(request: Request, task_id: RowId, session: DbSession, user: PageUser, posted: PostedFields) -> Response:
-    _check_csrf(request, posted.get("csrf_token"))
+    check_csrf(request, posted.get("csrf_token"))
     task = workflows.get_task(session, actor=user, task_id=task_id)
     form = workflows.task_form(session, task) or {"properties": {}}
     data = parse_posted(form, posted)
@@ -164,7 +136,7 @@ def task_submit(request: Request, task_id: RowId, session: DbSession, user: Page
         errors = {(k if "." in k or not _nested(form) else f"{_nested(form)}.{k}"): v for k, v in errors.items()}
         context = _task_context(session, user, task_id, values=data, errors=errors)
         context["message"] = err.message
-        return _render(request, "task.html", context, status_code=422)
+        return render(request, "task.html", context, status_code=422)
     session.commit()
     return RedirectResponse("/tasks?done=1", status_code=303)
 
@@ -178,7 +150,7 @@ def _nested(form: dict[str, Any]) -> str | None:
 @router.post("/tasks/{task_id}/claim")
 def task_claim(request: Request, task_id: RowId, session: DbSession, user: PageUser,
                csrf: Annotated[str, Form(alias="csrf_token")] = "") -> Response:
-    _check_csrf(request, csrf)
+    check_csrf(request, csrf)
     workflows.claim_task(session, actor=user, task_id=task_id)
     session.commit()
     return RedirectResponse(f"/tasks/{task_id}", status_code=303)
@@ -187,7 +159,7 @@ def task_claim(request: Request, task_id: RowId, session: DbSession, user: PageU
 @router.post("/tasks/{task_id}/unclaim")
 def task_unclaim(request: Request, task_id: RowId, session: DbSession, user: PageUser,
                  csrf: Annotated[str, Form(alias="csrf_token")] = "") -> Response:
-    _check_csrf(request, csrf)
+    check_csrf(request, csrf)
     workflows.unclaim_task(session, actor=user, task_id=task_id)
     session.commit()
     return RedirectResponse(f"/tasks/{task_id}", status_code=303)
@@ -196,7 +168,7 @@ def task_unclaim(request: Request, task_id: RowId, session: DbSession, user: Pag
 @router.post("/tasks/{task_id}/attachments")
 def task_attach(request: Request, task_id: RowId, session: DbSession, user: PageUser, file: UploadFile | None = None,
                 csrf: Annotated[str, Form(alias="csrf_token")] = "") -> Response:
-    _check_csrf(request, csrf)
+    check_csrf(request, csrf)
     try:
         if file is None or not file.filename:
             raise RuleViolation("附件：请选择要上传的文件", details=[{"field": "file", "message": "未选择文件"}])
@@ -206,7 +178,7 @@ def task_attach(request: Request, task_id: RowId, session: DbSession, user: Page
         session.rollback()
         context = _task_context(session, user, task_id)
         context["attach_error"] = err.message
-        return _render(request, "task.html", context, status_code=err.status)
+        return render(request, "task.html", context, status_code=err.status)
     session.commit()
     return RedirectResponse(f"/tasks/{task_id}#attachments", status_code=303)
 
@@ -215,14 +187,14 @@ def task_attach(request: Request, task_id: RowId, session: DbSession, user: Page
 def task_reassign(request: Request, task_id: RowId, session: DbSession, user: PageUser,
                   username: Annotated[str, Form(max_length=64)] = "", reason: Annotated[str, Form(max_length=200)] = "",
                   csrf: Annotated[str, Form(alias="csrf_token")] = "") -> Response:
-    _check_csrf(request, csrf)
+    check_csrf(request, csrf)
     try:
         inbox.reassign(session, actor=user, task_id=task_id, to_username=username, reason=reason.strip() or None)
     except RuleViolation as err:
         session.rollback()
         context = _task_context(session, user, task_id)
         context["message"] = err.message
-        return _render(request, "task.html", context, status_code=422)
+        return render(request, "task.html", context, status_code=422)
     session.commit()
     return RedirectResponse(f"/tasks/{task_id}?reassigned=1", status_code=303)
 
@@ -232,7 +204,7 @@ def students_page(request: Request, session: DbSession, user: PageUser, q: str =
                   page: Annotated[int, Query(ge=1, le=100_000)] = 1) -> Response:
     page = max(page, 1)
     rows, total = student_lists.search(session, actor=user, q=q or None, limit=50, offset=(page - 1) * 50)
-    return _render(request, "students.html", {"user": user, "students": [students.to_read(s, actor=user)
+    return render(request, "students.html", {"user": user, "students": [students.to_read(s, actor=user)
                                                                             for s in rows],
                                               "total": total, "q": q, "page": page})
 
@@ -247,12 +219,12 @@ def new_student_page(request: Request, session: DbSession, user: PageUser) -> Re
     schools = [g.org_unit for g in user.grants if g.role == "school_registrar"]
     values = {"student": {"school_code": schools[0].code if schools else "", "id_type": "1"}}
     fields = fill(fields_of({"properties": {"student": _intake_form(session)}}), values, {})
-    return _render(request, "student_new.html", {"user": user, "fields": fields, "errors": {}})
+    return render(request, "student_new.html", {"user": user, "fields": fields, "errors": {}})
 
 
 @router.post("/students/new")
 def new_student(request: Request, session: DbSession, user: PageUser, posted: PostedFields) -> Response:
-    _check_csrf(request, posted.get("csrf_token"))
+    check_csrf(request, posted.get("csrf_token"))
     schema = {"properties": {"student": _intake_form(session)}}
     data = parse_posted(schema, posted)
     try:
@@ -265,7 +237,7 @@ def new_student(request: Request, session: DbSession, user: PageUser, posted: Po
                 key = d.get("field", "")
                 errors[key if key.startswith("student.") else f"student.{key}"] = d["message"]
         fields = fill(fields_of(schema), data, errors)
-        return _render(request, "student_new.html", {"user": user, "fields": fields, "errors": errors,
+        return render(request, "student_new.html", {"user": user, "fields": fields, "errors": errors,
                                                      "message": err.message}, status_code=422)
     session.commit()
     return RedirectResponse(f"/students/{instance.subject_id}?submitted=1", status_code=303)
@@ -284,19 +256,19 @@ def _student_context(session: DbSession, user: User, student_id: int) -> dict[st
 @router.get("/students/{student_id}")
 def student_page(request: Request, student_id: RowId, session: DbSession, user: PageUser) -> Response:
     context = _student_context(session, user, student_id)
-    return _render(request, "student.html", {**context, "submitted": request.query_params.get("submitted")})
+    return render(request, "student.html", {**context, "submitted": request.query_params.get("submitted")})
 
 
 @router.post("/students/{student_id}/void")
 def student_void(request: Request, student_id: RowId, session: DbSession, user: PageUser,
                  csrf: Annotated[str, Form(alias="csrf_token")] = "", reason: Annotated[str, Form()] = "") -> Response:
-    _check_csrf(request, csrf)
+    check_csrf(request, csrf)
     try:
         students.void_active(session, actor=user, student_id=student_id, reason=reason)
     except RuleViolation as err:
         session.rollback()
         context = {**_student_context(session, user, student_id), "void_reason": reason, "void_error": err.message}
-        return _render(request, "student.html", context, status_code=422)
+        return render(request, "student.html", context, status_code=422)
     session.commit()
     return RedirectResponse(f"/students/{student_id}?voided=1", status_code=303)
 
@@ -327,13 +299,13 @@ def _student_edit_schema(session: DbSession, editable: tuple[str, ...]) -> dict[
 
 @router.get("/students/{student_id}/edit")
 def student_edit_page(request: Request, student_id: RowId, session: DbSession, user: PageUser) -> Response:
-    return _render(request, "student_edit.html", _edit_context(session, user, student_id))
+    return render(request, "student_edit.html", _edit_context(session, user, student_id))
 
 
 @router.post("/students/{student_id}/edit")
 def student_edit(request: Request, student_id: RowId, session: DbSession, user: PageUser,
                  posted: PostedFields) -> Response:
-    _check_csrf(request, posted.get("csrf_token"))
+    check_csrf(request, posted.get("csrf_token"))
     today = local_today()
     student = students.get_for_edit(session, actor=user, student_id=student_id)
     editable = students.directly_editable(key_fields_locked=students.key_fields_locked(session, student, today=today))
@@ -350,7 +322,7 @@ def student_edit(request: Request, student_id: RowId, session: DbSession, user: 
         errors = {d["field"]: d["message"] for d in err.details or [] if isinstance(d, dict) and "field" in d}
         context = _edit_context(session, user, student_id, values=changes, errors=errors, message=err.message,
                                 reason=reason)
-        return _render(request, "student_edit.html", context, status_code=err.status)
+        return render(request, "student_edit.html", context, status_code=err.status)
     session.commit()
     return RedirectResponse(f"/students/{student_id}?saved=1", status_code=303)
 
@@ -358,14 +330,14 @@ def student_edit(request: Request, student_id: RowId, session: DbSession, user: 
 @router.get("/schools")
 def schools_page(request: Request, session: DbSession, user: PageUser, q: str = "") -> Response:
     rows, total = schools.list_schools(session, actor=user, q=q or None, limit=500)
-    return _render(request, "schools.html", {"user": user, "schools": rows, "total": total, "q": q,
+    return render(request, "schools.html", {"user": user, "schools": rows, "total": total, "q": q,
                                              "codes": load_code_tables()})
 
 
 @router.get("/schools/{code}")
 def school_page(request: Request, code: str, session: DbSession, user: PageUser) -> Response:
     school = schools.get_school(session, actor=user, code=code)
-    return _render(request, "school.html", {"user": user, "school": school.fields(), "labels": SCHOOL_LABELS,
+    return render(request, "school.html", {"user": user, "school": school.fields(), "labels": SCHOOL_LABELS,
                                             "codes": load_code_tables(),
                                             "history": schools.school_history(session, actor=user, code=code)})
 
@@ -381,12 +353,12 @@ def _school_form_schema() -> dict[str, Any]:
 def school_edit_page(request: Request, code: str, session: DbSession, user: PageUser) -> Response:
     school = schools.get_school(session, actor=user, code=code)
     fields = fill(fields_of(_school_form_schema()), school.fields(), {})
-    return _render(request, "school_edit.html", {"user": user, "school": school.fields(), "fields": fields})
+    return render(request, "school_edit.html", {"user": user, "school": school.fields(), "fields": fields})
 
 
 @router.post("/schools/{code}/edit")
 def school_edit(request: Request, code: str, session: DbSession, user: PageUser, posted: PostedFields) -> Response:
-    _check_csrf(request, posted.get("csrf_token"))
+    check_csrf(request, posted.get("csrf_token"))
     schema = _school_form_schema()
     current = schools.get_school(session, actor=user, code=code).fields()
     # Only the fields the form sent: a field missing from the post is not a request to clear it.
@@ -399,7 +371,7 @@ def school_edit(request: Request, code: str, session: DbSession, user: PageUser,
         session.rollback()
         errors = {d["field"]: d["message"] for d in (err.details or []) if isinstance(d, dict)}
         fields = fill(fields_of(schema), {**current, **values}, errors)
-        return _render(request, "school_edit.html", {"user": user, "school": current, "fields": fields,
+        return render(request, "school_edit.html", {"user": user, "school": current, "fields": fields,
                                                      "message": err.message}, status_code=422)
     session.commit()
     return RedirectResponse(f"/schools/{code}?saved=1", status_code=303)

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from api.deps import DbSession, RowId
+from api.page_support import PageUser, check_csrf, render
 from api.routes.api_releases import attachment
-from api.routes.pages import PageUser, _check_csrf, _render
 from registry import data_releases, workflows
 from registry.db import utcnow
 from registry.errors import DomainError, RuleViolation
@@ -74,7 +74,7 @@ def releases_page(request: Request, session: DbSession, user: PageUser, scope: s
     mine = scope != "all" or not data_releases.may_list_all(user)
     rows, total = data_releases.list_releases(session, actor=user, mine=mine, limit=200)
     now = utcnow()
-    return _render(request, "releases.html", {
+    return render(request, "releases.html", {
         "user": user, "mine": mine, "may_list_all": data_releases.may_list_all(user), "total": total,
         "may_request": bool(data_releases.requester_roles(user)),
         "releases": [(data_releases.to_read(session, r, actor=user, now=now), r) for r in rows]})
@@ -84,7 +84,7 @@ def releases_page(request: Request, session: DbSession, user: PageUser, scope: s
 def new_release_page(request: Request, session: DbSession, user: PageUser) -> Response:
     values = {"fields": list(DEFAULT_FIELDS), "statuses": ["active"], "valid_days": data_releases.VALID_DAYS[2],
               "max_downloads": data_releases.MAX_DOWNLOADS[2]}
-    return _render(request, "release_form.html", _form_context(session, user, values=values, action="/releases/new",
+    return render(request, "release_form.html", _form_context(session, user, values=values, action="/releases/new",
                                                                 title="申请提供学生信息"))
 
 
@@ -93,7 +93,7 @@ def new_release_submit(request: Request, session: DbSession, user: PageUser, org
                        grades: Strings = None, statuses: Strings = None, fields: Strings = None, full: Strings = None,
                        purpose: Text = "", recipient_department: Text = "", recipient_person: Text = "",
                        valid_days: Short = "", max_downloads: Short = "", csrf: Csrf = "") -> Response:
-    _check_csrf(request, csrf)
+    check_csrf(request, csrf)
     data = _posted(org_units, grades, statuses, fields, full, purpose, recipient_department, recipient_person,
                    valid_days, max_downloads)
     try:
@@ -102,7 +102,7 @@ def new_release_submit(request: Request, session: DbSession, user: PageUser, org
         session.rollback()
         context = _form_context(session, user, values=data, action="/releases/new", title="申请提供学生信息",
                                 errors=_errors(err), message=err.message)
-        return _render(request, "release_form.html", context, status_code=err.status)
+        return render(request, "release_form.html", context, status_code=err.status)
     session.commit()
     return RedirectResponse(f"/releases/{instance.subject_id}?submitted=1", status_code=303)
 
@@ -115,7 +115,7 @@ def download_page(request: Request, token: str, session: DbSession, user: PageUs
             ip=request.client.host if request.client else None, user_agent=request.headers.get("user-agent"))
     except DomainError as err:
         session.commit()  # the refused attempt stays on record
-        return _render(request, "release_refused.html", {"user": user, "message": err.message},
+        return render(request, "release_refused.html", {"user": user, "message": err.message},
                        status_code=err.status)
     session.commit()
     return attachment(data, data_releases.file_name(release))
@@ -133,14 +133,14 @@ def _detail_context(session: DbSession, user: User, release_id: int) -> dict[str
 
 @router.get("/releases/{release_id}")
 def release_page(request: Request, release_id: RowId, session: DbSession, user: PageUser) -> Response:
-    return _render(request, "release.html", _detail_context(session, user, release_id))
+    return render(request, "release.html", _detail_context(session, user, release_id))
 
 
 @router.get("/releases/{release_id}/revise")
 def revise_page(request: Request, release_id: RowId, session: DbSession, user: PageUser) -> Response:
     data_releases.revision_task(session, actor=user, release_id=release_id)
     release = data_releases.get_release(session, actor=user, release_id=release_id)
-    return _render(request, "release_form.html", _form_context(
+    return render(request, "release_form.html", _form_context(
         session, user, values=data_releases.form_values(release), action=f"/releases/{release_id}/revise",
         title=f"修改信息提供申请（第 {release.number} 号）", release=release))
 
@@ -150,7 +150,7 @@ def revise_submit(request: Request, release_id: RowId, session: DbSession, user:
                   grades: Strings = None, statuses: Strings = None, fields: Strings = None, full: Strings = None,
                   purpose: Text = "", recipient_department: Text = "", recipient_person: Text = "",
                   valid_days: Short = "", max_downloads: Short = "", csrf: Csrf = "") -> Response:
-    _check_csrf(request, csrf)
+    check_csrf(request, csrf)
     data = _posted(org_units, grades, statuses, fields, full, purpose, recipient_department, recipient_person,
                    valid_days, max_downloads)
     task = data_releases.revision_task(session, actor=user, release_id=release_id)
@@ -164,6 +164,6 @@ def revise_submit(request: Request, release_id: RowId, session: DbSession, user:
         context = _form_context(session, user, values=data, action=f"/releases/{release_id}/revise",
                                 title=f"修改信息提供申请（第 {release.number} 号）", release=release,
                                 errors=_errors(err), message=err.message)
-        return _render(request, "release_form.html", context, status_code=err.status)
+        return render(request, "release_form.html", context, status_code=err.status)
     session.commit()
     return RedirectResponse(f"/releases/{release_id}?submitted=1", status_code=303)

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 
 from api.deps import DbSession, RowId
-from api.routes.pages import PageUser, _check_csrf, _render
+from api.page_support import PageUser, check_csrf, render
 from api.schemas import local_today
 from registry import attachments, workflows
 from registry.access import OVERSIGHT_ROLES
@@ -47,7 +47,7 @@ def list_page(request: Request, session: DbSession, user: PageUser) -> Response:
     if not any(g.role in OVERSIGHT_ROLES and g.org_unit.kind == OrgKind.county for g in user.grants):
         raise PermissionDenied("抽查由县级监督检查员组织；学校请在待办任务中办理本校的抽查")
     checks = [views.check_summary(c) for c in views.list_checks(session, actor=user)]
-    return _render(request, "spot_checks.html", {"user": user, "checks": checks, "may_start": _is_auditor(user)})
+    return render(request, "spot_checks.html", {"user": user, "checks": checks, "may_start": _is_auditor(user)})
 
 
 def _new_context(session: DbSession, user: User, *, values: dict[str, Any] | None = None,
@@ -64,7 +64,7 @@ def _new_context(session: DbSession, user: User, *, values: dict[str, Any] | Non
 
 @router.get("/spot-checks/new")
 def new_page(request: Request, session: DbSession, user: PageUser) -> Response:
-    return _render(request, "spot_check_new.html", _new_context(session, user))
+    return render(request, "spot_check_new.html", _new_context(session, user))
 
 
 def _number(raw: str) -> int | str:
@@ -81,7 +81,7 @@ def new_submit(request: Request, session: DbSession, user: PageUser,
                meal_models: Annotated[list[str], Form(max_length=2)] = [],  # noqa: B006
                month: Short = "", seed: Short = "", title: Annotated[str, Form(max_length=200)] = "",
                csrf: Annotated[str, Form(alias="csrf_token")] = "") -> Response:
-    _check_csrf(request, csrf)
+    check_csrf(request, csrf)
     values = {"mode": mode, "school_codes": school_codes, "school_count": school_count,
               "students_per_school": students_per_school, "focus": focus, "meal_models": meal_models,
               "month": month, "seed": seed, "title": title}
@@ -99,7 +99,7 @@ def new_submit(request: Request, session: DbSession, user: PageUser,
     except (RuleViolation, Conflict) as err:
         session.rollback()
         context = _new_context(session, user, values=values, errors=_errors(err), message=err.message)
-        return _render(request, "spot_check_new.html", context, status_code=err.status)
+        return render(request, "spot_check_new.html", context, status_code=err.status)
     session.commit()
     return RedirectResponse(f"/spot-checks/{instance.subject_id}?started=1", status_code=303)
 
@@ -109,14 +109,14 @@ def new_submit(request: Request, session: DbSession, user: PageUser,
 @router.get("/spot-checks/{check_id}")
 def report_page(request: Request, check_id: RowId, session: DbSession, user: PageUser) -> Response:
     report = views.report(session, actor=user, check_id=check_id)
-    return _render(request, "spot_check_report.html", {"user": user, "report": report, "printing": False})
+    return render(request, "spot_check_report.html", {"user": user, "report": report, "printing": False})
 
 
 @router.get("/spot-checks/{check_id}/print")
 def report_print(request: Request, check_id: RowId, session: DbSession, user: PageUser) -> Response:
     report = views.print_report(session, actor=user, check_id=check_id)
     session.commit()
-    return _render(request, "spot_check_report.html", {"user": user, "report": report, "printing": True})
+    return render(request, "spot_check_report.html", {"user": user, "report": report, "printing": True})
 
 
 # One school's page -----------------------------------------------------------------------------------------------
@@ -172,7 +172,7 @@ def _saved_values(view: dict[str, Any]) -> dict[str, Any]:
 @router.get("/spot-checks/schools/{part_id}")
 def part_page(request: Request, part_id: RowId, session: DbSession, user: PageUser) -> Response:
     part = views.get_part(session, actor=user, part_id=part_id)
-    return _render(request, "spot_check_school.html", _part_context(session, user, part))
+    return render(request, "spot_check_school.html", _part_context(session, user, part))
 
 
 def _refused(request: Request, session: DbSession, user: User, part_id: int, err: DomainError,
@@ -180,12 +180,12 @@ def _refused(request: Request, session: DbSession, user: User, part_id: int, err
     session.rollback()
     part = views.get_part(session, actor=user, part_id=part_id)
     context = _part_context(session, user, part, values=values, errors=_errors(err), message=err.message + extra)
-    return _render(request, "spot_check_school.html", context, status_code=err.status)
+    return render(request, "spot_check_school.html", context, status_code=err.status)
 
 
 @router.post("/spot-checks/schools/{part_id}/evidence")
 def evidence_submit(request: Request, part_id: RowId, session: DbSession, user: PageUser, posted: PostedForm) -> Response:
-    _check_csrf(request, posted.fields.get("csrf_token"))
+    check_csrf(request, posted.fields.get("csrf_token"))
     part = views.get_part(session, actor=user, part_id=part_id)
     answers = []
     for row in part.students:
@@ -212,7 +212,7 @@ def evidence_submit(request: Request, part_id: RowId, session: DbSession, user: 
 
 @router.post("/spot-checks/schools/{part_id}/findings")
 def findings_submit(request: Request, part_id: RowId, session: DbSession, user: PageUser, posted: PostedForm) -> Response:
-    _check_csrf(request, posted.fields.get("csrf_token"))
+    check_csrf(request, posted.fields.get("csrf_token"))
     part = views.get_part(session, actor=user, part_id=part_id)
     rows = []
     for row in part.students:
@@ -230,7 +230,7 @@ def findings_submit(request: Request, part_id: RowId, session: DbSession, user: 
 @router.post("/spot-checks/schools/{part_id}/rectification")
 def rectification_submit(request: Request, part_id: RowId, session: DbSession, user: PageUser,
                          posted: PostedForm) -> Response:
-    _check_csrf(request, posted.fields.get("csrf_token"))
+    check_csrf(request, posted.fields.get("csrf_token"))
     part = views.get_part(session, actor=user, part_id=part_id)
     rows = [{"student_id": r.student_id, "measure": posted.fields.get(f"measure_{r.student_id}", "").strip()[:500]}
             for r in part.students if r.finding not in (None, FindingKind.none)]

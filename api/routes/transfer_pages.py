@@ -9,7 +9,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from api.deps import DbSession, RowId
 from api.html_forms import fields_of, fill, parse_posted
-from api.routes.pages import PageUser, PostedFields, _check_csrf, _render
+from api.page_support import PageUser, PostedFields, check_csrf, render
 from registry import students, transfers, workflows
 from registry.errors import Conflict, DomainError, PermissionDenied, RuleViolation
 from registry.flows.student_transfer import START_FORM
@@ -62,7 +62,7 @@ def _sending_context(session: DbSession, user: User, student_id: int, *, values:
 
 @router.get("/students/{student_id}/transfer")
 def sending_page(request: Request, student_id: RowId, session: DbSession, user: PageUser) -> Response:
-    return _render(request, "transfer_sending.html", _sending_context(session, user, student_id))
+    return render(request, "transfer_sending.html", _sending_context(session, user, student_id))
 
 
 @router.post("/students/{student_id}/transfer")
@@ -71,7 +71,7 @@ def sending_submit(request: Request, student_id: RowId, session: DbSession, user
                    receiving_school_code: Annotated[str, Form(max_length=20)] = "",
                    destination_school: Text = "", change_month: Annotated[str, Form(max_length=20)] = "",
                    reason: Text = "", csrf: Annotated[str, Form(alias="csrf_token")] = "") -> Response:
-    _check_csrf(request, csrf)
+    check_csrf(request, csrf)
     values = {"kind": kind, "receiving_school_code": receiving_school_code, "destination_school": destination_school,
               "change_month": change_month, "reason": reason}
     data: dict[str, Any] = {"kind": kind, "student_id": student_id, "change_month": change_month.strip()}
@@ -86,7 +86,7 @@ def sending_submit(request: Request, student_id: RowId, session: DbSession, user
     except (RuleViolation, Conflict) as err:
         session.rollback()
         context = _sending_context(session, user, student_id, values=values, errors=_errors(err), message=err.message)
-        return _render(request, "transfer_sending.html", context, status_code=err.status)
+        return render(request, "transfer_sending.html", context, status_code=err.status)
     session.commit()
     return RedirectResponse(f"/instances/{instance.id}", status_code=303)
 
@@ -103,7 +103,7 @@ def _receiving_context(session: DbSession, user: User, *, values: dict[str, str]
 
 @router.get("/transfers/new")
 def receiving_page(request: Request, session: DbSession, user: PageUser) -> Response:
-    return _render(request, "transfer_receiving.html", _receiving_context(session, user))
+    return render(request, "transfer_receiving.html", _receiving_context(session, user))
 
 
 @router.post("/transfers/new")
@@ -116,7 +116,7 @@ def receiving_submit(request: Request, session: DbSession, user: PageUser,
                      csrf: Annotated[str, Form(alias="csrf_token")] = "") -> Response:
     """Two steps on one form: find the child by ID number (a POST: an ID number never goes in a URL),
     then, with what was found on screen, submit."""
-    _check_csrf(request, csrf)
+    check_csrf(request, csrf)
     values = {"id_number": id_number.strip(), "student_number_aux": student_number_aux.strip(),
               "receiving_school_code": receiving_school_code, "change_month": change_month, "reason": reason}
     try:
@@ -124,10 +124,10 @@ def receiving_submit(request: Request, session: DbSession, user: PageUser,
                                               aux=student_number_aux or None)
     except RuleViolation as err:
         context = _receiving_context(session, user, values=values, errors=_errors(err), message=err.message)
-        return _render(request, "transfer_receiving.html", context, status_code=err.status)
+        return render(request, "transfer_receiving.html", context, status_code=err.status)
     found = transfers.preview(student)
     if step != "start":
-        return _render(request, "transfer_receiving.html", _receiving_context(session, user, values=values, found=found))
+        return render(request, "transfer_receiving.html", _receiving_context(session, user, values=values, found=found))
     data: dict[str, Any] = {"kind": "in_county", "id_number": values["id_number"], "change_month": change_month.strip(),
                             "receiving_school_code": receiving_school_code.strip()}
     if values["student_number_aux"]:
@@ -140,7 +140,7 @@ def receiving_submit(request: Request, session: DbSession, user: PageUser,
         session.rollback()
         context = _receiving_context(session, user, values=values, errors=_errors(err), message=err.message,
                                      found=found)
-        return _render(request, "transfer_receiving.html", context, status_code=err.status)
+        return render(request, "transfer_receiving.html", context, status_code=err.status)
     session.commit()
     return RedirectResponse(f"/instances/{instance.id}", status_code=303)
 
@@ -162,12 +162,12 @@ def _into_context(session: DbSession, user: User, *, values: dict[str, Any] | No
 
 @router.get("/transfers/new/into-county")
 def into_page(request: Request, session: DbSession, user: PageUser) -> Response:
-    return _render(request, "transfer_into.html", _into_context(session, user))
+    return render(request, "transfer_into.html", _into_context(session, user))
 
 
 @router.post("/transfers/new/into-county")
 def into_submit(request: Request, session: DbSession, user: PageUser, posted: PostedFields) -> Response:
-    _check_csrf(request, posted.get("csrf_token"))
+    check_csrf(request, posted.get("csrf_token"))
     data: dict[str, Any] = {"kind": "into_county", **parse_posted(_into_schema(session), posted)}
     for field in ("origin_school", "change_month", "reason"):
         value = (posted.get(field) or "").strip()[:600]
@@ -179,7 +179,7 @@ def into_submit(request: Request, session: DbSession, user: PageUser, posted: Po
         session.rollback()
         context = _into_context(session, user, values=data, errors=_errors(err, student_form=True),
                                 message=err.message)
-        return _render(request, "transfer_into.html", context, status_code=err.status)
+        return render(request, "transfer_into.html", context, status_code=err.status)
     session.commit()
     # Straight to the first step: the certificate is uploaded there.
     (first,) = [t for t in workflows.instance_tasks(session, instance) if t.status == "open"]
