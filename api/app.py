@@ -17,23 +17,34 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.middleware.sessions import SessionMiddleware
 
 from api.assets import StaticAssets
+from api.deps import csrf_token
+from api.i18n import LocaleMiddleware
 from api.routes import (
     api_auth,
+    api_custom_reports,
     api_imports,
     api_notifications,
+    api_process_admin,
     api_processes,
     api_releases,
+    api_reports,
     api_schools,
     api_spot_checks,
     api_students,
     api_tasks,
     change_pages,
+    custom_report_pages,
+    dashboard_pages,
     import_pages,
     inbox_pages,
     instance_pages,
+    lang_pages,
     notification_pages,
     pages,
+    process_admin_pages,
     release_pages,
+    report_pages,
+    roster_pages,
     spot_check_pages,
     transfer_pages,
 )
@@ -42,6 +53,7 @@ from registry.db import make_engine, make_sessionmaker
 from registry.errors import Conflict, DomainError
 from registry.file_store import local_file_store
 from registry.settings import Settings, get_settings
+from registry.users import User, get_user
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
@@ -62,8 +74,23 @@ def _error(request: Request, status: int, code: str, message: str, details: Any 
                             headers=headers)
     if status == 401:
         return Response(status_code=303, headers={"Location": f"/login?next={quote(request.url.path)}"})
-    return templates.TemplateResponse(request, "error.html", {"status": status, "message": message,
-                                                               "details": details}, status_code=status)
+    # With the navigation of a signed-in user, so that an error page is not a dead end; a fresh session,
+    # since the request's own may be closed or in a failed transaction by now.
+    with request.app.state.sessions() as session:
+        request.state.db = session
+        context = {"status": status, "message": message, "details": details, "user": _signed_in(request, session),
+                   "csrf_token": csrf_token(request)}
+        return templates.TemplateResponse(request, "error.html", context, status_code=status)
+
+
+def _signed_in(request: Request, session: Session) -> User | None:
+    uid = request.session.get("uid") if "session" in request.scope else None
+    if uid is None:
+        return None
+    try:
+        return get_user(session, user_id=uid)
+    except (DomainError, SQLAlchemyError):
+        return None
 
 
 def create_app(settings: Settings | None = None, sessions: sessionmaker[Session] | None = None) -> FastAPI:
@@ -77,6 +104,7 @@ def create_app(settings: Settings | None = None, sessions: sessionmaker[Session]
     app.add_middleware(SessionMiddleware, secret_key=app.state.secret, session_cookie="mealroll_session",
                        max_age=settings.token_max_age_seconds, same_site="lax",
                        https_only=settings.env == "production")
+    app.add_middleware(LocaleMiddleware)
 
     # Starlette walks the exception's class hierarchy: one handler covers every DomainError.
     @app.exception_handler(DomainError)
@@ -122,6 +150,9 @@ def create_app(settings: Settings | None = None, sessions: sessionmaker[Session]
                    api_imports.router, inbox_pages.router, import_pages.router, instance_pages.router,
                    transfer_pages.router, change_pages.router, api_releases.router, release_pages.router,
                    api_spot_checks.router, spot_check_pages.router, api_notifications.router,
-                   notification_pages.router, pages.router):
+                   notification_pages.router, lang_pages.router, roster_pages.router,
+                   api_custom_reports.router, api_reports.router, report_pages.router, custom_report_pages.router,
+                   dashboard_pages.router, api_process_admin.router, process_admin_pages.router,
+                   pages.router):
         app.include_router(router)
     return app

@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy import select
 
-from registry import demo, imports, notifications, workflows
+from registry import annual_cycle, demo, imports, notifications, subsidy, workflows
 from registry.db import make_engine, make_sessionmaker, unit_of_work, utcnow
 from registry.errors import DomainError
 from registry.file_store import local_file_store
-from registry.settings import get_settings
+from registry.settings import get_settings, local_zone
 from registry.users import Role, create_user, find_user, grant_role
 
 app = typer.Typer(help="营养改善计划实名制学生信息管理系统 mealroll", no_args_is_help=True)
@@ -27,6 +28,8 @@ app.add_typer(users_app, name="users")
 import_app = typer.Typer(help="批量导入 bulk import", no_args_is_help=True)
 app.add_typer(processes_app, name="processes")
 app.add_typer(import_app, name="import")
+subsidy_app = typer.Typer(help="补助 subsidy", no_args_is_help=True)
+app.add_typer(subsidy_app, name="subsidy")
 
 
 def _sessions():  # type: ignore[no-untyped-def]
@@ -140,6 +143,35 @@ def import_students(
         _fail(err)
 
 
+@subsidy_app.command("explain")
+def subsidy_explain(
+    student: Annotated[str, typer.Argument(help="the student's id in mealroll, or an ID number (身份证件号)")],
+    year: Annotated[int | None, typer.Option("--year", help="one school year (from September); default: every month")] = None,
+) -> None:
+    """Month by month: the school, the days, the rates and the amount, with the rule that produced each."""
+    from registry.students import Student
+
+    today = utcnow().astimezone(local_zone()).date()
+    with unit_of_work(_sessions()) as session:
+        found = ([session.get(Student, int(student))] if student.isdigit() and len(student) < 15
+                 else list(session.scalars(select(Student).where(Student.id_number == student.upper())
+                                           .order_by(Student.id))))
+        found = [s for s in found if s is not None]
+        if not found:
+            typer.secho(f"错误 error: 找不到学生 {student}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(2)
+        for pupil in found:
+            result = subsidy.explain(session, pupil, year=year, today=today)
+            typer.echo(f"学生 {pupil.id} {pupil.name}（{pupil.status}）")
+            for line in result.lines:
+                code, name = result.school_names[line.school_id]
+                typer.echo(f"  {line.month}  {name}（{code}）  膳食 {line.meal_amount} 元  一补 {line.allowance_amount} 元"
+                           f"  — {line.rule}")
+            typer.echo(f"  合计 total: {len(result.lines)} 个月，膳食补助 {result.meal_total} 元，一补 {result.allowance_total} 元")
+            if result.overlaps:
+                typer.secho(f"  注意：{', '.join(result.overlaps)} 在两所学校都有在籍期间，请核查", fg=typer.colors.RED)
+
+
 def _print_batch(batch: dict) -> None:
     counts = batch["counts"]
     typer.echo(f"批次 batch {batch['id']}：{batch['status_label']}（{batch['status']}）{batch['file_name']}")
@@ -161,14 +193,18 @@ def prepare() -> list[demo.DemoLogin]:
     settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrations.upgrade(settings.db_url)
+    logins: list[demo.DemoLogin] = []
     with unit_of_work(_sessions()) as session:
         workflows.deploy_directory(session, settings.processes_dir)
         if demo.is_empty(session):
             logins = demo.seed_demo_county(session, password=settings.demo_password)
+            demo.seed_demo_students(session, today=utcnow().astimezone(local_zone()).date())
             # Demo addresses, so that reminders show in county_admin's outbox (/notifications/outbox).
             notifications.give_demo_addresses(session, usernames=[login.username for login in logins])
-            return logins
-    return []
+    with unit_of_work(_sessions()) as session:
+        # The beat arms it hourly; once now, so a fresh demo shows this school year's autumn cycle at once.
+        annual_cycle.arm(session)
+    return logins
 
 
 def _print_logins(logins: list[demo.DemoLogin]) -> None:

@@ -11,7 +11,7 @@ from registry.forms import choices
 class Field:
     name: str  # dotted path, e.g. "student.name"
     title: str
-    widget: str  # text, textarea, number, date, month, select, radio, checkbox
+    widget: str  # text, textarea, number, date, month, select, radio, checkbox, file
     required: bool
     options: list[tuple[str, str]] = field(default_factory=list)
     value: Any = None
@@ -37,7 +37,9 @@ def fields_of(schema: dict[str, Any], prefix: str = "") -> list[Field]:
             continue
         kind = node.get("type")
         leaf_table = key in load_code_tables().names()
-        if key == "decision":
+        if node.get("format") == ATTACHMENTS:
+            widget = "file"
+        elif key == "decision":
             widget = "radio"
         elif kind == "boolean":
             widget = "checkbox"
@@ -57,6 +59,28 @@ def fields_of(schema: dict[str, Any], prefix: str = "") -> list[Field]:
         out.append(Field(name=name, title=node.get("title", key), widget=widget, required=key in required,
                          options=opts, hint=node.get("description")))
     return out
+
+
+# A form field of scans (`{"type": "array", "items": {"type": "integer"}, "format": "attachments"}`): the page
+# uploads the files as the task's attachments and puts their ids in the field; the API client uploads
+# them first (POST /api/tasks/{id}/attachments) and sends the ids.
+ATTACHMENTS = "attachments"
+
+
+def file_fields(schema: dict[str, Any], prefix: str = "") -> list[str]:
+    return [f.name for f in fields_of(schema, prefix) if f.widget == "file"]
+
+
+def attachment_ids(raw: str) -> list[int]:
+    """The ids a re-rendered form carries in its hidden input ("12,15"); anything else is dropped."""
+    return [int(part) for part in raw.split(",") if part.strip().isdigit()]
+
+
+def set_path(values: dict[str, Any], path: str, value: Any) -> None:
+    *parents, leaf = path.split(".")
+    for part in parents:
+        values = values.setdefault(part, {})
+    values[leaf] = value
 
 
 def _convert(node: dict[str, Any], raw: str) -> Any:
@@ -80,6 +104,10 @@ def parse_posted(schema: dict[str, Any], posted: dict[str, str], prefix: str = "
             out[key] = parse_posted(node, posted, prefix=f"{name}.")
         elif node.get("type") == "boolean":
             out[key] = posted.get(name) in ("on", "true", "1")
+        elif node.get("format") == ATTACHMENTS:
+            # The scans uploaded with an earlier, refused post ride along in a hidden "<name>:kept".
+            if ids := attachment_ids(",".join(v for v in (posted.get(name), posted.get(f"{name}:kept")) if v)):
+                out[key] = ids
         else:
             raw = (posted.get(name) or "").strip()
             if raw:

@@ -5,6 +5,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.responses import Response
+from starlette.datastructures import UploadFile
 
 from api.deps import NotAuthenticated, csrf_ok, csrf_token, optional_user
 from api.templating import templates
@@ -38,3 +39,19 @@ async def posted_fields(request: Request) -> dict[str, str]:
 
 
 PostedFields = Annotated[dict[str, str], Depends(posted_fields)]
+
+
+async def posted_uploads(request: Request) -> dict[str, list[tuple[str, bytes]]]:
+    """The files a form sent, by field name (only a form with a file field is multipart)."""
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        return {}
+    uploads: dict[str, list[tuple[str, bytes]]] = {}
+    for name, value in (await request.form()).multi_items():
+        if isinstance(value, UploadFile):
+            if value.filename:
+                uploads.setdefault(name, []).append((value.filename, await value.read()))
+            await value.close()  # read whole: the spooled temporary file is done with
+    return uploads
+
+
+PostedUploads = Annotated[dict[str, list[tuple[str, bytes]]], Depends(posted_uploads)]

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from registry import data_releases, graduation, key_field_requests
+from registry import annual_cycle, data_releases, graduation, key_field_requests
 from registry.db import utcnow
 from registry.spot_checks import views as spot_checks
 from registry.users import User
@@ -47,6 +47,15 @@ def panel_for(session: Session, *, task: HumanTask, user: User, data: dict[str, 
         return Panel("_panel_data_release.html",
                      {"release": data_releases.to_read(session, release, actor=user, now=utcnow())},
                      form_url=f"/releases/{release.id}/revise" if revising else None)
+    if instance.process_id == annual_cycle.PROCESS_ID:
+        cycle = annual_cycle.cycle_of(session, instance_id=instance.id)
+        if cycle is None:
+            return None
+        return Panel("_panel_annual_cycle.html", {"school_code": instance.org_unit.code,
+                                                  "school_name": instance.org_unit.name, "year": cycle.school_year,
+                                                  "cycle": cycle,
+                                                  "new_students": annual_cycle.new_student_counts(
+                                                      session, school_id=cycle.school_id, year=cycle.school_year)})
     if instance.process_id in ("spot_check", "spot_check_school") and instance.subject_id:
         return _spot_check_panel(session, task=task, user=user)
     if instance.process_id == "status_change" and instance.subject_type == "graduation_batch" and instance.subject_id:

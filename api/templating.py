@@ -1,6 +1,7 @@
-"""Jinja2 templates with the filters pages need (local time and dates in Chinese, Chinese labels)."""
+"""Jinja2 templates with the filters pages need: local times and dates, labels, and gettext (api/i18n.py)."""
 
 import re
+from collections.abc import Callable
 from datetime import date, datetime
 from functools import cache
 from pathlib import Path
@@ -8,7 +9,9 @@ from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
 
+from api import i18n
 from api.assets import static_url
 from registry import notifications
 from registry.settings import get_settings
@@ -17,6 +20,10 @@ from registry.users import ROLE_LABELS, User
 from registry.workflows import DECISION_LABELS
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+templates.env.add_extension("jinja2.ext.i18n")
+# Installed once: the callables read the request's language from a context variable (api/i18n.py).
+templates.env.install_gettext_callables(  # type: ignore[attr-defined]
+    i18n.gettext, i18n.ngettext, newstyle=True, pgettext=i18n.pgettext)
 
 _LABELS: dict[str, str] = {**{str(k): v for k, v in ROLE_LABELS.items()},
                            **{str(k): v for k, v in STATUS_LABELS.items()},
@@ -50,6 +57,13 @@ _LABELS.update({"spot_check.draw": "抽取样本", "spot_check.evidence_save": "
                 "spot_check.rectification": "提交整改情况", "spot_check.verification": "验收整改",
                 "spot_check.school_closed": "本校抽查办结", "spot_check.conclude": "审结抽查",
                 "spot_check.withdraw": "撤回抽查", "spot_check.print": "打印抽查报告"})
+_LABELS.update({"suspended": "已暂停", "roster.print": "打印花名册", "report.submit": "上报常规报表",
+                "annual_cycle.new_students": "确认新生录入", "annual_cycle.roster": "上传花名册扫描件",
+                "annual_cycle.filed": "花名册备案", "subsidy.rate": "设置补助标准", "subsidy.calendar": "设置校历",
+                "county.policy": "修改县级设置", "process.deploy": "部署流程", "process.migrate": "迁移到新版本",
+                "process.suspend": "暂停流程", "process.resume": "恢复流程", "process.cancel": "取消流程",
+                "process.retry": "重试出错的流程", "process.error": "流程出错", "process.retire": "停用版本",
+                "process.reinstate": "恢复版本"})
 
 
 @cache
@@ -57,18 +71,29 @@ def _local_zone() -> ZoneInfo:
     return ZoneInfo(get_settings().display_timezone)
 
 
-def _zh_day(day: date) -> str:
-    # Built by hand, not with strftime: "%-m" (no zero padding) is glibc-only.
+_EN_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def _day(day: date) -> str:
+    # Built by hand, not with strftime: "%-m" (no zero padding) is glibc-only and "%b" follows the process locale.
+    if i18n.current_locale() == "en":
+        return f"{day.day} {_EN_MONTHS[day.month - 1]} {day.year}"
     return f"{day.year}年{day.month}月{day.day}日"
+
+
+def _month(year: int, month: int) -> str:
+    if i18n.current_locale() == "en":
+        return f"{_EN_MONTHS[month - 1]} {year}"
+    return f"{year}年{month}月"
 
 
 def local_time(value: datetime | None, fmt: str | None = None) -> str:
     """Stored in UTC, shown in the county's time (Asia/Shanghai unless MEALROLL_DISPLAY_TIMEZONE says otherwise)
-    as 2026年9月10日 14:05, or in strftime's `fmt` when one is given."""
+    as 2026年9月10日 14:05 (10 Sep 2026 14:05 in English), or in strftime's `fmt` when one is given."""
     if not value:
         return ""
     local = value.astimezone(_local_zone())
-    return local.strftime(fmt) if fmt else f"{_zh_day(local)} {local:%H:%M}"
+    return local.strftime(fmt) if fmt else f"{_day(local)} {local:%H:%M}"
 
 
 _ISO_DAY = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
@@ -76,23 +101,24 @@ _ISO_MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")
 
 
 def local_date(value: date | str | None) -> str:
-    """A day as 2026年9月10日, a YYYY-MM month (入学年月) as 2023年9月; a datetime is taken in the county's time.
+    """A day as 2026年9月10日, a YYYY-MM month (入学年月) as 2023年9月 (10 Sep 2026, Sep 2023 in English); a datetime
+    is taken in the county's time.
     Other text comes back as it is, so the filter may sit on a column that holds dates among other values;
     machine-readable places (input values, data attributes, the API) keep the ISO form."""
     if value is None:
         return ""
     if isinstance(value, datetime):
-        return _zh_day(value.astimezone(_local_zone()))
+        return _day(value.astimezone(_local_zone()))
     if isinstance(value, date):
-        return _zh_day(value)
+        return _day(value)
     text = str(value)
     if day := _ISO_DAY.fullmatch(text):
         try:
-            return _zh_day(date(*map(int, day.groups())))
+            return _day(date(*map(int, day.groups())))
         except ValueError:
             return text
     if (month := _ISO_MONTH.fullmatch(text)) and 1 <= int(month[2]) <= 12:
-        return f"{month[1]}年{int(month[2])}月"
+        return _month(int(month[1]), int(month[2]))
     return text
 
 
@@ -108,12 +134,37 @@ def unread_notifications(request: Request, user: User) -> int:
 
 
 def label(value: object) -> str:
-    return _LABELS.get(str(value), str(value)) if value is not None else ""
+    """The Chinese label of a code, translated when the page is in English (the msgids are the Chinese labels)."""
+    if value is None:
+        return ""
+    text = _LABELS.get(str(value))
+    return i18n.gettext(text) if text is not None else str(value)
 
 
-templates.env.filters["local_time"] = local_time
-templates.env.filters["local_date"] = local_date
-templates.env.filters["label"] = label
+def grade_class(grade: object, class_name: object) -> str:
+    """年级班级 without saying the grade twice: a class named 六年级（3）班 already says it."""
+    name = str(class_name or "")
+    if "年级" in name or not grade:
+        return name
+    return i18n.gettext("%(grade)s 年级 %(class_name)s") % {"grade": grade, "class_name": name}
+
+
+def _per_render(f: Callable[..., str]) -> Callable[..., str]:
+    # pass_context stops Jinja from folding `"open" | label` at compile time, in the language of the first request
+    # that compiled the template.
+    return pass_context(lambda _context, *args: f(*args))
+
+
+templates.env.filters["local_time"] = _per_render(local_time)
+templates.env.filters["local_date"] = _per_render(local_date)
+templates.env.filters["label"] = _per_render(label)
+templates.env.filters["grade_class"] = _per_render(grade_class)
 templates.env.globals["static_url"] = static_url
 templates.env.globals["display_timezone"] = display_timezone
+templates.env.globals["current_locale"] = i18n.current_locale
 templates.env.globals["unread_notifications"] = unread_notifications
+
+
+def label_texts() -> list[str]:
+    """Every Chinese label `label` may show, for the message catalog (api/i18n.py)."""
+    return sorted(set(_LABELS.values()))

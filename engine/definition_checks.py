@@ -284,9 +284,12 @@ def _check_human_task(
             parse_due(props["due"])
         except ValueError:
             findings.error(
-                task_id, f"{label(element)}的期限 {props['due']!r} 既不是 ISO-8601 时长（如 P5D），也不是月日（如 --09-10）"
-                         " / due is neither an ISO-8601 duration nor a month-day"
+                task_id, f"{label(element)}的期限 {props['due']!r} 既不是 ISO-8601 时长（如 P5D）、工作日（如 P5WD），也不是月日（如 --09-10）"
+                         " / due is neither an ISO-8601 duration, working days nor a month-day"
             )
+    if "due_from" in props and (not props["due_from"].isidentifier() or "due" not in props):
+        findings.error(task_id, f"{label(element)}的期限起点 due_from {props['due_from']!r} 应为数据字段名，且须同时设置 due"
+                                " / due_from names a data field and needs a due")
     if "reminders" in props:
         try:
             parse_policy(props["reminders"])

@@ -39,6 +39,10 @@ class UserTaskInfo:
     org_unit: str | None = None
     # The reminder policy (engine/reminders.py); None: the default policy when the task has a `due`.
     reminders: str | None = None
+    # The task data field holding the date `due` counts from (an ISO date or datetime), instead of the
+    # moment the task opens: the autumn cycle's --09-10 belongs to its school year even when a school's
+    # cycle starts late.
+    due_from: str | None = None
 
 
 # eq=False: a Definition is compared and hashed by identity; callers key their caches by sha256.
@@ -143,6 +147,7 @@ def _user_tasks(
                 instructions=xml.instructions if xml else task_spec.extensions.get("instructionsForEndUser"),
                 org_unit=props.get("org_unit") or None,
                 reminders=props.get("reminders") or None,
+                due_from=props.get("due_from") or None,
             )
     return found
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import calendar
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
@@ -52,11 +53,23 @@ def parse_duration(expression: str) -> dict[str, float]:
 
 
 _MONTH_DAY = re.compile(r"^--(\d{2})-(\d{2})$")
+_WORKING_DAYS = re.compile(r"^P([1-9][0-9]{0,2})WD$")
 
 
-def parse_due(expression: str) -> tuple[int, int] | dict[str, float]:
-    """A task's `due`: an ISO-8601 duration from when the task opens (`P5D`), or a calendar day,
-    ISO-8601's month-day `--09-10`, as the regulation's deadlines are (Art. 13: 9月10日). Raises ValueError."""
+@dataclass(frozen=True)
+class WorkingDays:
+    """`P5WD`: the end of the fifth working day after the task opens (the official calendar, make-up
+    working days included, and the county's own days: the caller knows them)."""
+
+    days: int
+
+
+def parse_due(expression: str) -> tuple[int, int] | dict[str, float] | WorkingDays:
+    """A task's `due`: an ISO-8601 duration from when the task opens (`P5D`), working days (`P5WD`, not
+    ISO: ISO-8601 has no working days), or a calendar day, ISO-8601's month-day `--09-10`, as the
+    regulation's deadlines are (Art. 13: 9月10日). Raises ValueError."""
+    if isinstance(expression, str) and (working := _WORKING_DAYS.match(expression)):
+        return WorkingDays(int(working[1]))
     match = _MONTH_DAY.match(expression) if isinstance(expression, str) else None
     if match is None:
         return parse_duration(expression)
@@ -68,21 +81,35 @@ def parse_due(expression: str) -> tuple[int, int] | dict[str, float]:
     return month, day
 
 
-def due_at(start: datetime, due: str, zone: tzinfo = UTC) -> datetime:
+def due_at(start: datetime, due: str, zone: tzinfo = UTC,
+           is_working: Callable[[date], bool] | None = None) -> datetime:
     """When a task opened at `start` is due: `start` plus a duration (calendar months and years counted the
-    way Spiff's timers count them), or the end of the next such calendar day in `zone`, on or after
-    `start`'s own day (a task opened on 9月1日 with --09-10 is due at the end of 9月10日 that year)."""
+    way Spiff's timers count them); the end of the n-th working day after `start`'s day in `zone`, by
+    `is_working`; or the end of the next such calendar day in `zone`, on or after `start`'s own day (a
+    task opened on 9月1日 with --09-10 is due at the end of 9月10日 that year)."""
     start = aware_utc(start)
     parsed = parse_due(due)
     if isinstance(parsed, dict):
         return start + TimerEventDefinition.get_timedelta_from_start(parsed, start)
-    month, day = parsed
     today = start.astimezone(zone).date()
+    if isinstance(parsed, WorkingDays):
+        if is_working is None:
+            raise ValueError(f"{due!r} counts working days: a working-day calendar is needed")
+        day, left = today, parsed.days
+        while left:
+            day += timedelta(days=1)
+            left -= is_working(day)
+        return _end_of(day, zone)
+    month, day = parsed
     year = today.year if (month, day) >= (today.month, today.day) else today.year + 1
     if (month, day) == (2, 29):
         while not calendar.isleap(year):
             year += 1
-    end_of_day = datetime.combine(date(year, month, day) + timedelta(days=1), time(), tzinfo=zone)
+    return _end_of(date(year, month, day), zone)
+
+
+def _end_of(day: date, zone: tzinfo) -> datetime:
+    end_of_day = datetime.combine(day + timedelta(days=1), time(), tzinfo=zone)
     return end_of_day.astimezone(UTC) - timedelta(seconds=1)
 
 

@@ -56,9 +56,16 @@ def _under(path: str) -> str:
 
 
 def mask_id_number(number: str | None) -> str | None:
-    if not number or len(number) < 8:
+    """Keep the first 6 (area) and last 4 characters, enough to tell records apart: 520102********123X.
+    A letter prefix (学籍号 G…, a passport's letter) stays in front of that; a number of 10 characters
+    or fewer (a passport, a permit) keeps only its last 4, so that nothing short is shown whole."""
+    if not number:
         return number
-    return number[:6] + "*" * (len(number) - 10) + number[-4:]
+    if number[:1].isalpha() and len(number) > 11:
+        return number[0] + (mask_id_number(number[1:]) or "")
+    if len(number) > 10:
+        return number[:6] + "*" * (len(number) - 10) + number[-4:]
+    return "*" * (len(number) - 4) + number[-4:] if len(number) > 4 else "*" * len(number)
 
 
 def mask_phone(phone: str | None) -> str | None:

@@ -15,6 +15,7 @@ from registry.flows import (
     StartPlan,
     TaskAction,
     Withdrawal,
+    annual_cycle,
     batch_intake,
     common,
     data_release,
@@ -30,7 +31,7 @@ __all__ = ["SERVICES", "STARTERS", "TASK_ACTIONS", "WITHDRAWALS", "ServiceContex
 
 FLOWS: tuple[Flow, ...] = (common.FLOW, student_intake.FLOW, batch_intake.FLOW, student_transfer.FLOW,
                            key_field_change.FLOW, status_change.FLOW, data_release.FLOW,
-                           spot_check.FLOW, spot_check_school.FLOW)
+                           spot_check.FLOW, spot_check_school.FLOW, annual_cycle.FLOW)
 
 
 def _merged(kind: str, parts: list[dict[str, Any]]) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from registry.users import User
 from registry.workflows import DECISION_LABELS, InstanceStatus, ProcessInstance, TaskStatus
 
 PRINTABLE = (InstanceStatus.completed, InstanceStatus.withdrawn)
-STATUS_WORDS = {InstanceStatus.running: "进行中", InstanceStatus.error: "出错"}
+STATUS_WORDS = {InstanceStatus.running: "进行中", InstanceStatus.suspended: "已暂停", InstanceStatus.error: "出错"}
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,11 @@
-"""What a county decides for itself: when key student fields lock (Art. 14 到期即锁)."""
+"""What a county decides for itself: when key student fields lock (Art. 14 到期即锁), and the day its
+autumn cycle starts (Art. 13, 16, 17: 秋季学期实名制工作, by default 1 September)."""
 
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ForeignKey
+from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from registry.access import holds
@@ -16,6 +17,7 @@ from registry.users import Role, User
 
 # Without a county decision, key fields stay correctable for this long after 确认入库.
 DEFAULT_GRACE_DAYS = 30
+DEFAULT_CYCLE_START = "09-01"
 _CHINA = ZoneInfo("Asia/Shanghai")
 
 
@@ -26,6 +28,8 @@ class CountyPolicy(Base):
     key_field_grace_days: Mapped[int] = mapped_column(default=DEFAULT_GRACE_DAYS)
     # {"2026": "2026-10-31"}: the date a school year's records lock, when the county sets one.
     key_field_lock_dates: Mapped[dict[str, str]] = mapped_column(JSONType, default=dict)
+    # MM-DD: the day each school's annual_cycle instance starts, at 0:00 county time.
+    cycle_start: Mapped[str] = mapped_column(String(5), default=DEFAULT_CYCLE_START, server_default=DEFAULT_CYCLE_START)
 
 
 def school_year_of(day: date) -> int:
@@ -42,7 +46,8 @@ def county_of_user(session: Session, user: User) -> OrgUnit:
 
 def policy_of(session: Session, county: OrgUnit) -> CountyPolicy:
     return session.get(CountyPolicy, county.id) or CountyPolicy(
-        org_unit_id=county.id, key_field_grace_days=DEFAULT_GRACE_DAYS, key_field_lock_dates={})
+        org_unit_id=county.id, key_field_grace_days=DEFAULT_GRACE_DAYS, key_field_lock_dates={},
+        cycle_start=DEFAULT_CYCLE_START)
 
 
 def key_field_lock_date(policy: CountyPolicy, confirmed_at: datetime | None) -> date | None:
@@ -61,7 +66,7 @@ def update_policy(session: Session, *, actor: User, county: OrgUnit, changes: di
         raise PermissionDenied("只有县教育局系统管理员可以设置关键信息锁定规则")
     problems = []
     for key in changes:
-        if key not in ("key_field_grace_days", "key_field_lock_dates"):
+        if key not in ("key_field_grace_days", "key_field_lock_dates", "cycle_start"):
             problems.append({"field": key, "message": f"{key}：不是可设置的项目"})
     grace = changes.get("key_field_grace_days")
     if "key_field_grace_days" in changes and not (isinstance(grace, int) and 0 <= grace <= 365):
@@ -78,21 +83,38 @@ def update_policy(session: Session, *, actor: User, county: OrgUnit, changes: di
         if not valid:
             problems.append({"field": f"key_field_lock_dates.{year}",
                              "message": f"锁定日期：{year} 学年的锁定日期 {day} 应为该学年内（{year}-09-01 至次年 8-31）的日期"})
+    start = changes.get("cycle_start")
+    if "cycle_start" in changes and not _month_day(start):
+        problems.append({"field": "cycle_start", "message": "秋季学期工作开始日：应为 MM-DD，在 8 月 1 日到 9 月 10 日之间（新生录入截止日之前）"})
     if problems:
-        raise RuleViolation("锁定规则有误：" + "；".join(p["message"] for p in problems), details=problems)
+        raise RuleViolation("县级设置有误：" + "；".join(p["message"] for p in problems), details=problems)
     policy = session.get(CountyPolicy, county.id)
     if policy is None:
-        policy = CountyPolicy(org_unit_id=county.id, key_field_grace_days=DEFAULT_GRACE_DAYS, key_field_lock_dates={})
+        policy = CountyPolicy(org_unit_id=county.id, key_field_grace_days=DEFAULT_GRACE_DAYS, key_field_lock_dates={},
+                              cycle_start=DEFAULT_CYCLE_START)
         session.add(policy)
     before = {"key_field_grace_days": policy.key_field_grace_days,
-              "key_field_lock_dates": dict(policy.key_field_lock_dates or {})}
+              "key_field_lock_dates": dict(policy.key_field_lock_dates or {}), "cycle_start": policy.cycle_start}
     if "key_field_grace_days" in changes:
         policy.key_field_grace_days = grace
     if "key_field_lock_dates" in changes:
         policy.key_field_lock_dates = {**(policy.key_field_lock_dates or {}), **dates}
+    if "cycle_start" in changes:
+        policy.cycle_start = start
     session.flush()
     record(session, actor=actor, action="county.policy", object_type="county_policy", object_id=county.code,
            org_unit_id=county.id, before=before,
            after={"key_field_grace_days": policy.key_field_grace_days,
-                  "key_field_lock_dates": policy.key_field_lock_dates})
+                  "key_field_lock_dates": policy.key_field_lock_dates, "cycle_start": policy.cycle_start})
     return policy
+
+
+def _month_day(value: object) -> bool:
+    """An MM-DD from 1 August to 10 September: the cycle must start before its 9-10 and 9-15 deadlines."""
+    if not (isinstance(value, str) and len(value) == 5 and value[2] == "-"):
+        return False
+    try:
+        day = date.fromisoformat(f"2024-{value}")
+    except ValueError:
+        return False
+    return date(2024, 8, 1) <= day <= date(2024, 9, 10)

@@ -7,9 +7,11 @@ webhook's Idempotency-Key are the row's, so even that one repeat can be recognis
 """
 
 import hashlib
+import ipaddress
 import json
 import logging
 import smtplib
+import socket
 import ssl
 import urllib.error
 import urllib.request
@@ -21,6 +23,7 @@ from email.header import Header
 from email.mime.text import MIMEText
 from email.utils import formataddr, formatdate, parseaddr
 from types import TracebackType
+from urllib.parse import urlsplit
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -134,16 +137,48 @@ class Outbound:
                          "url": base + item.link if item.link else None, "task_id": item.task_id,
                          "created_at": item.created_at.isoformat()},
         }
-        request = urllib.request.Request(item.address or "", data=json.dumps(payload, ensure_ascii=False).encode(),
+        url = item.address or ""
+        if not self.settings.webhook_allow_private:
+            refuse_private_target(url)
+        request = urllib.request.Request(url, data=json.dumps(payload, ensure_ascii=False).encode(),
                                          method="POST", headers={"Content-Type": "application/json; charset=utf-8",
                                                                  "Idempotency-Key": item.dedup_key})
         try:
-            with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT_SECONDS) as response:  # noqa: S310 - http(s) only, checked when set
+            with _NO_REDIRECTS.open(request, timeout=WEBHOOK_TIMEOUT_SECONDS) as response:
                 response.read(1024)
         except urllib.error.HTTPError as err:
             raise DeliveryError(f"Webhook：HTTP {err.code} {err.reason}") from err
         except (urllib.error.URLError, OSError, ValueError) as err:
             raise DeliveryError(f"Webhook：{type(err).__name__}: {err}") from err
+
+
+class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    """A webhook that answers with a redirect is not followed: the new address was never checked."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+        raise urllib.error.HTTPError(req.full_url, code, f"重定向到 {newurl}，未跟随", headers, fp)
+
+
+_NO_REDIRECTS = urllib.request.build_opener(_RefuseRedirects)
+
+
+def refuse_private_target(url: str) -> None:
+    """SSRF guard: every address the webhook's host name resolves to must be a public one (not loopback,
+    private, link-local, multicast or reserved). Checked right before each post; a host that resolves
+    differently between this check and the connection (DNS rebinding) is the remaining gap."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise DeliveryError("Webhook：地址应为 http:// 或 https:// 开头的网址")
+    try:
+        infos = socket.getaddrinfo(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80),
+                                   type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as err:
+        raise DeliveryError(f"Webhook：无法解析主机名 {parts.hostname}：{err}") from err
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if not address.is_global or address.is_multicast:
+            raise DeliveryError(f"Webhook：{parts.hostname} 指向内网或保留地址 {address}，已拒绝发送"
+                                "（如确需发往内网机器人网关，由管理员设置 MEALROLL_WEBHOOK_ALLOW_PRIVATE=true）")
 
 
 def deliver(factory: sessionmaker[Session], *, settings: Settings, ids: list[int] | None = None,

@@ -34,9 +34,11 @@ from registry.working_days import CalendarNotCovered, WorkCalendar, calendar_of
 
 log = logging.getLogger(__name__)
 
-# Escalation goes one level above the level of the task's role (a county reviewer's step at a school is
-# the county's own: nobody above it but the county's dashboard).
-SUPERVISOR_ABOVE = {OrgKind.school: Role.township_officer, OrgKind.township: Role.county_reviewer}
+# Escalation goes one level above the level of the task's role: a school step to the township, a township
+# step to the county reviewer, and a county step to the bureau itself (county_admin), besides the flag on
+# the county's dashboard.
+SUPERVISOR_ABOVE = {OrgKind.school: Role.township_officer, OrgKind.township: Role.county_reviewer,
+                    OrgKind.county: Role.county_admin}
 # Who may move a due date: someone over the task's unit whose role ranks above the task's role.
 DUE_SETTERS = frozenset({Role.school_principal, Role.township_officer, Role.county_reviewer, Role.county_admin})
 RANK = {Role.school_registrar: 0, Role.school_principal: 1, Role.township_officer: 2, Role.county_reviewer: 3,
@@ -101,12 +103,13 @@ def holders_of(session: Session, *, role: str, unit: OrgUnit) -> list[int]:
 
 def supervisor_of(role: str, unit: OrgUnit) -> tuple[Role, int] | None:
     """The role one level above the task's role, and the unit (by id) where it sits: a school step goes to
-    the township officer of the school's township, a township step to the county reviewer."""
+    the township officer of the school's township, a township step to the county reviewer, a county step
+    (other than county_admin's own) to county_admin."""
     scope = ROLE_SCOPE.get(Role(role)) if role in Role.__members__ else None
     supervisor = SUPERVISOR_ABOVE.get(scope) if scope else None
     levels = [int(part) for part in unit.path.strip("/").split("/")]
-    depth = {OrgKind.school: 1, OrgKind.township: 0}.get(scope) if scope else None
-    if supervisor is None or depth is None or len(levels) <= depth:
+    depth = {OrgKind.school: 1, OrgKind.township: 0, OrgKind.county: 0}.get(scope) if scope else None
+    if supervisor is None or supervisor == role or depth is None or len(levels) <= depth:
         return None
     return supervisor, levels[depth]
 
@@ -180,7 +183,6 @@ def _escalate(scan: _Scan, reminder: TaskReminder, task: HumanTask, unit: OrgUni
             instance_id=task.instance_id, org_unit_id=unit.id, days=days, supervisor_role=ROLE_LABELS[supervisor],
             claimer=claimer, **{k: v for k, v in context.items() if k != "claimed"})
         out.append((message, recipients))
-    # A county-level task has no level above: the flag on the county's home page is its escalation.
     record(scan.session, actor=None, action="task.escalate", object_type="human_task", object_id=task.id,
            org_unit_id=unit.id, instance_id=task.instance_id,
            after={"overdue_working_days": days, "notified": recipients})

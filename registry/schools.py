@@ -1,5 +1,7 @@
 """School records (Art. 11): one per school org unit, editable by the county, every change audited."""
 
+import re
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -13,6 +15,7 @@ from registry.db import Base
 from registry.errors import NotFound, PermissionDenied, RuleViolation
 from registry.org_units import OrgKind, OrgUnit, find_org_unit
 from registry.rules.school import EDITABLE_FIELDS, SCHOOL_FIELDS, check_school
+from registry.settings import local_zone
 from registry.users import Role, User
 
 
@@ -43,6 +46,16 @@ class School(Base):
         out["name"] = self.org_unit.name
         out["subsidy_rate"] = str(self.subsidy_rate) if self.subsidy_rate is not None else None
         return {f: out[f] for f in SCHOOL_FIELDS}
+
+
+class SchoolMealModel(Base):
+    """A school's meal model from a month on (None: no meals provided); without rows, the school's current one."""
+
+    __tablename__ = "school_meal_model"
+
+    school_id: Mapped[int] = mapped_column(ForeignKey("org_unit.id"), primary_key=True)
+    effective_month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    meal_model: Mapped[str | None] = mapped_column(String(2))
 
 
 def _clean(data: dict[str, Any]) -> dict[str, Any]:
@@ -96,8 +109,11 @@ def list_schools(session: Session, *, actor: User, q: str | None = None, limit: 
 
 
 def update_school(session: Session, *, actor: User, code: str, changes: dict[str, Any],
-                  reason: str | None = None) -> School:
-    """Art. 11 fields changed by the county's system administrator, before and after recorded."""
+                  reason: str | None = None, meal_model_from: str | None = None) -> School:
+    """Art. 11 fields changed by the county's system administrator, before and after recorded.
+
+    A new meal model holds from `meal_model_from` (YYYY-MM; default this month) on: the subsidy
+    of the months before is computed with the model they had (registry/subsidy.py)."""
     school = get_school(session, actor=actor, code=code)
     if not holds(actor, Role.county_admin, school.org_unit):
         raise PermissionDenied("只有县教育局系统管理员可以修改学校信息")
@@ -112,6 +128,13 @@ def update_school(session: Session, *, actor: User, code: str, changes: dict[str
                 _raise_on(check_school({"name": ""}, codes=load_code_tables()))
             school.org_unit.name = value
         else:
+            if key == "meal_model" and value != school.meal_model:
+                # The months before keep the model they had: the subsidy of past months must not move.
+                month = meal_model_from or f"{datetime.now(local_zone()):%Y-%m}"
+                if not re.fullmatch(r"[0-9]{4}-(0[1-9]|1[0-2])", month):
+                    raise RuleViolation("供餐模式生效月份应为 YYYY-MM",
+                                        details=[{"field": "meal_model_from", "message": "应为 YYYY-MM"}])
+                record_meal_model(session, school=school.org_unit, old=school.meal_model, new=value, month=month)
             setattr(school, key, value)
     session.flush()
     after = school.fields()
@@ -126,3 +149,17 @@ def school_history(session: Session, *, actor: User, code: str) -> list[AuditEnt
     get_school(session, actor=actor, code=code)
     return list(session.scalars(select(AuditEntry).where(AuditEntry.object_type == "school",
                                                          AuditEntry.object_id == code).order_by(AuditEntry.id)))
+
+
+def record_meal_model(session: Session, *, school: OrgUnit, old: str | None, new: str | None, month: str) -> None:
+    """Keep a meal-model change from `month` on, so the months before keep the model they had."""
+    rows = session.scalars(select(SchoolMealModel).where(SchoolMealModel.school_id == school.id)).all()
+    if not rows:
+        # The first change: what held before it holds for every earlier month.
+        session.add(SchoolMealModel(school_id=school.id, effective_month="2000-01", meal_model=old))
+    same = next((r for r in rows if r.effective_month == month), None)
+    if same is None:
+        session.add(SchoolMealModel(school_id=school.id, effective_month=month, meal_model=new))
+    else:
+        same.meal_model = new
+    session.flush()

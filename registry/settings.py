@@ -40,11 +40,17 @@ class Settings(BaseSettings):
     smtp_timeout_seconds: float = 30.0
     # Links in e-mails and webhook messages start with this.
     public_url: str = "http://127.0.0.1:8000"
+    # Webhooks are posted only to public addresses: a user's webhook URL must not reach the servers on
+    # the county's own network (SSRF). True for a bot gateway inside that network (and for tests).
+    webhook_allow_private: bool = False
     # A notification claimed by a worker that died goes out again after this long: longer than an
     # SMTP timeout, so a slow but living sender is not doubled.
     notify_lease_seconds: float = 120.0
     notify_retry_seconds: float = 60.0  # first retry; doubles each time
     notify_max_attempts: int = 5
+    # The CJK font of PDF rosters, "path" or "path#N" (face N of a .ttc); unset, registry/rosters.py searches
+    # the font the PyPI package paperang-p2-fonts-cjk ships, then Debian's fonts-wqy-*, arphic and noto-cjk.
+    pdf_font: str | None = None
     # The seed BPMN files deployed on start; the repository's processes/ folder by default.
     processes_dir: Path = Path(__file__).resolve().parents[1] / "processes"
 

@@ -155,6 +155,10 @@ class EnrolmentPeriod(Base):
         return self.from_month <= month and (self.to_month is None or month <= self.to_month)
 
 
+# The reports read a county's periods by school (registry/reports.py): without this, a scan of the province's.
+Index("ix_enrolment_period_school_id_from_month", EnrolmentPeriod.school_id, EnrolmentPeriod.from_month)
+
+
 def previous_month(month: str) -> str:
     """"2024-01" → "2023-12"; months are YYYY-MM strings, which sort as they should."""
     year, number = int(month[:4]), int(month[5:])

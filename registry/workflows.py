@@ -6,7 +6,8 @@ instance_timer rows, write the audit entry. The caller (request or worker task) 
 """
 
 import json
-from datetime import datetime
+from collections.abc import Callable
+from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, joinedload, mapped_column, object_session, relationship
 from sqlalchemy.orm.util import identity_key
 
@@ -33,16 +35,16 @@ from engine import forms as engine_forms
 from engine import runtime
 from engine.errors import DefinitionError, EngineError, FormDataError, TaskNotReady
 from engine.templates import render_instructions
-from engine.timers import due_at
-from registry import drafts, process_guards
+from engine.timers import WorkingDays, due_at, parse_due
+from registry import drafts, process_guards, working_days
 from registry.access import holds, oversees, scope_clause, sees
-from registry.actions import SERVICES, TASK_ACTIONS, WITHDRAWALS, ServiceContext, starter_for
+from registry.actions import SERVICES, TASK_ACTIONS, WITHDRAWALS, ServiceContext, StartPlan, starter_for
 from registry.audit import AuditEntry, record
 from registry.db import Base, JSONType, UTCDateTime, is_postgres, utcnow, write_row
 from registry.errors import Conflict, DomainError, InvalidTransition, NotFound, PermissionDenied, RuleViolation
 from registry.file_store import FileStore
 from registry.forms import choices, validate_form
-from registry.org_units import OrgUnit, find_org_unit
+from registry.org_units import OrgUnit, county_of, find_org_unit
 from registry.rules.findings import Finding
 from registry.settings import local_zone
 from registry.task_reminders import TaskReminder
@@ -53,7 +55,9 @@ class InstanceStatus(StrEnum):
     running = "running"
     completed = "completed"
     withdrawn = "withdrawn"  # taken back by its initiator before anyone after them acted (撤回)
-    error = "error"
+    error = "error"  # a script or service task failed while a timer moved it on: see process.error in its history
+    suspended = "suspended"  # held by a process administrator: no task may be completed, no timer fires
+    cancelled = "cancelled"  # ended by an administrator, with a reason
 
 
 class TaskStatus(StrEnum):
@@ -81,6 +85,9 @@ class ProcessVersion(Base):
     note: Mapped[str | None] = mapped_column(Text)
     deployed_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     deployed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Retired by a process administrator (a bad deploy): new instances start on the newest version not
+    # retired; instances already on it stay there until moved.
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class ProcessInstance(Base):
@@ -209,8 +216,16 @@ def deploy(session: Session, *, bpmn: bytes, forms: dict[str, dict], by: User | 
     version = ProcessVersion(process_id=definition.process_id, version=number, name=definition.name,
                              sha256=definition.sha256, bpmn=bpmn.decode("utf-8"), forms=definition.forms,
                              spec_json=definition.spec_json(), note=note, deployed_by_id=by.id if by else None)
-    session.add(version)
-    session.flush()
+    # Two administrators deploying at once both compute the same next number: the unique
+    # (process_id, version) constraint refuses the second, which then gets a clear 409, not a 500.
+    try:
+        with session.begin_nested():
+            session.add(version)
+            session.flush()
+    except IntegrityError as err:
+        raise Conflict(f"流程 {definition.process_id} 刚刚被他人部署了新版本，请刷新后重新部署") from err
+    # On SQLite a rolled-back version's row id is used again: whatever was cached for that id is stale.
+    _definitions_by_row.pop((str(session.get_bind().engine.url), version.id), None)
     _definitions[definition.sha256] = definition
     record(session, actor=by, action="process.deploy", object_type="process_version", object_id=version.id,
            after={"process_id": version.process_id, "version": number, "sha256": version.sha256}, reason=note)
@@ -222,7 +237,8 @@ def deploy_directory(session: Session, path: Path, *, by: User | None = None) ->
             for stem, bpmn, forms in engine_definitions.read_process_dir(path)]
 
 
-_LATEST_VERSION = (select(ProcessVersion).where(ProcessVersion.process_id == bindparam("process_id"))
+_LATEST_VERSION = (select(ProcessVersion).where(ProcessVersion.process_id == bindparam("process_id"),
+                                                 ProcessVersion.retired_at.is_(None))
                    .order_by(ProcessVersion.version.desc()).limit(1))
 
 
@@ -332,7 +348,8 @@ def _save(session: Session, instance: ProcessInstance, workflow: Any, ctx: Servi
             "instance_id": instance.id, "task_guid": guid, "process_id": instance.process_id,
             "task_id": task.task_id, "title": task.name, "form": task.form, "role": task.lane or "",
             "org_unit_id": _acting_unit_id(session, instance, task), "status": TaskStatus.open, "created_at": ctx.now,
-            "due_at": due_at(ctx.now, due, local_zone()) if due else None,
+            "due_at": due_at(_due_anchor(task, info) or ctx.now, due, local_zone(),
+                             _working_days(session, instance, due)) if due else None,
             "overdue": task.task_id in ctx.overdue_task_ids,
         })
     if new_rows:
@@ -376,6 +393,26 @@ def _engine_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
         raise Conflict(f"流程执行出错（{err.element_id or '未知环节'}），请联系流程管理员：{err.message}") from err
 
 
+def _working_days(session: Session, instance: ProcessInstance, due: str) -> Callable[[date], bool] | None:
+    """The county's working-day test, for a `due` counted in working days (`P5WD`) only."""
+    if not isinstance(parse_due(due), WorkingDays):
+        return None
+    return working_days.calendar_of(session, county_of(session, instance.org_unit)).is_working
+
+
+def _due_anchor(task: runtime.ReadyTask, info: engine_definitions.UserTaskInfo | None) -> datetime | None:
+    """The date a task's `due` counts from when its definition names one (`due_from`); a day is taken
+    at its start in the county's time. A missing or unreadable value counts from the task's opening."""
+    value = task.data.get(info.due_from) if info is not None and info.due_from else None
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=local_zone())
+
+
 def start_process(session: Session, *, actor: User, process_id: str, data: dict[str, Any],
                   now: datetime | None = None) -> tuple[ProcessInstance, list[Finding]]:
     """Start the latest version; returns the instance and the validation warnings to show."""
@@ -385,10 +422,22 @@ def start_process(session: Session, *, actor: User, process_id: str, data: dict[
     plan = starter_for(process_id)(session, actor=actor, data=data, forms=definition.forms, today=now.date())
     if not holds(actor, plan.role, plan.org_unit):
         raise PermissionDenied(f"只有{plan.org_unit.name}的{ROLE_LABELS[Role(plan.role)]}可以发起此流程")
-    instance = ProcessInstance(process_version_id=version.id, version=version, process_id=process_id,
+    return _start(session, version, definition, plan, actor=actor, now=now), plan.warnings
+
+
+def start_by_system(session: Session, *, process_id: str, plan: StartPlan, now: datetime | None = None) -> ProcessInstance:
+    """Start the latest version for a process nobody starts by hand (the autumn cycle's beat):
+    the caller made the subject and `plan`; the audit entry names no actor."""
+    version = latest_version(session, process_id)
+    return _start(session, version, definition_of(version), plan, actor=None, now=now or utcnow())
+
+
+def _start(session: Session, version: ProcessVersion, definition: engine_definitions.Definition, plan: StartPlan, *,
+           actor: User | None, now: datetime) -> ProcessInstance:
+    instance = ProcessInstance(process_version_id=version.id, version=version, process_id=version.process_id,
                                subject_type=plan.subject_type, subject_id=plan.subject_id,
                                subject_label=plan.subject_label, org_unit_id=plan.org_unit.id,
-                               org_unit=plan.org_unit, started_by_id=actor.id, started_at=now)
+                               org_unit=plan.org_unit, started_by_id=actor.id if actor else None, started_at=now)
     session.add(instance)
     session.flush()
     ctx = ServiceContext(session=session, actor=actor, instance_id=instance.id, now=now, warnings=plan.warnings,
@@ -397,8 +446,8 @@ def start_process(session: Session, *, actor: User, process_id: str, data: dict[
     _save(session, instance, workflow, ctx)
     record(session, actor=actor, action="process.start", object_type="process_instance", object_id=instance.id,
            org_unit_id=instance.org_unit_id, instance_id=instance.id,
-           after={"process_id": process_id, "version": version.version, "subject_id": plan.subject_id})
-    return instance, plan.warnings
+           after={"process_id": version.process_id, "version": version.version, "subject_id": plan.subject_id})
+    return instance
 
 
 def _visible_task(session: Session, actor: User, task_id: int) -> HumanTask:
@@ -446,6 +495,10 @@ def complete_task(session: Session, *, actor: User, task_id: int, data: dict[str
     task, instance = _lock_task(session, actor, task_id)
     if task.status != TaskStatus.open:
         raise InvalidTransition("任务已完成或已取消，不能再次办理")
+    if instance.status == InstanceStatus.suspended:
+        raise InvalidTransition("流程已被流程管理员暂停，恢复后才能办理")
+    if instance.status != InstanceStatus.running:
+        raise InvalidTransition("流程已结束或出错，不能办理")
     if task.claimed_by_id not in (None, actor.id):
         raise Conflict("任务已被他人认领")
     definition = definition_of_instance(session, instance)
@@ -506,11 +559,51 @@ def advance_instance(session: Session, *, instance_id: int, now: datetime | None
     definition = definition_of_instance(session, instance)
     ctx = ServiceContext(session=session, actor=None, instance_id=instance.id, now=now)
     workflow = runtime.restore(definition, json.loads(instance.state), services=_services(ctx))
-    _engine_call(runtime.advance, workflow, services=_services(ctx), now=now)
+    try:
+        # A savepoint: what a service task wrote before a later step failed is undone with it.
+        with session.begin_nested():
+            runtime.advance(workflow, services=_services(ctx), now=now)
+    except EngineError as err:
+        if isinstance(err.__cause__, DomainError):
+            raise err.__cause__ from err
+        # No user is waiting on a timer: the instance stops in status error, its state as it was
+        # before the timer, until a process administrator fixes the definition and retries it.
+        mark_error(session, instance, element_id=err.element_id, message=err.message, now=now)
+        return instance
     _save(session, instance, workflow, ctx)
     record(session, actor=None, action="process.timer", object_type="process_instance", object_id=instance.id,
            org_unit_id=instance.org_unit_id, instance_id=instance.id, after={"now": now.isoformat()})
     return instance
+
+
+def lock_instance(session: Session, instance_id: int) -> ProcessInstance:
+    """The instance row, locked for this transaction (another unit of work on it waits or fails)."""
+    return _lock(session, instance_id)
+
+
+def set_status(session: Session, instance: ProcessInstance, status: str) -> None:
+    if not write_row(session, ProcessInstance, instance.id, {"status": status, "version_id": instance.version_id + 1},
+                     guard={"version_id": instance.version_id}):
+        raise Conflict("数据已被他人同时修改，请刷新后重试")
+
+
+def save_state(session: Session, instance: ProcessInstance, workflow: Any, *, actor: User | None,
+               now: datetime) -> None:
+    """Write a workflow an administrator changed (moved to another version, cancelled) and rebuild
+    its inbox and timer rows, as every unit of work does."""
+    _save(session, instance, workflow, ServiceContext(session=session, actor=actor, instance_id=instance.id, now=now))
+
+
+def mark_error(session: Session, instance: ProcessInstance, *, element_id: str | None, message: str,
+               now: datetime) -> None:
+    write_row(session, ProcessInstance, instance.id, {"status": InstanceStatus.error,
+                                                      "version_id": instance.version_id + 1},
+              guard={"version_id": instance.version_id})
+    session.connection().execute(_DELETE_TIMER, {"instance_id": instance.id})
+    record(session, actor=None, action="process.error", object_type="process_instance", object_id=instance.id,
+           org_unit_id=instance.org_unit_id, instance_id=instance.id,
+           before={"status": instance.status}, after={"element_id": element_id, "message": message,
+                                                      "at": now.isoformat()})
 
 
 def withdraw(session: Session, *, actor: User, instance_id: int, reason: str,

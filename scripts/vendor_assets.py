@@ -16,12 +16,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 VENDOR = ROOT / "api" / "static" / "vendor"
 
-# Only what a page loads. The viewer draws task markers as SVG paths: bpmn-js' icon font
-# (bpmn-font/) is for the modeler's palette and context pad, so it is left out.
+# Only what a page loads. The viewer draws task markers as SVG paths; bpmn-js' icon font (bpmn-font/)
+# is for the modeler's palette and context pad (/processes/…/edit), in the two formats browsers load.
 FILES: dict[str, list[str]] = {
     "htmx.org": ["dist/htmx.min.js", "LICENSE"],
     "bpmn-js": ["dist/bpmn-viewer.production.min.js", "dist/assets/diagram-js.css", "dist/assets/bpmn-js.css",
-                "LICENSE"],
+                "dist/bpmn-modeler.production.min.js", "dist/assets/bpmn-font/css/bpmn.css",
+                "dist/assets/bpmn-font/font/bpmn.woff2", "dist/assets/bpmn-font/font/bpmn.woff", "LICENSE"],
+    # The dashboard's charts: the "common" build (line, bar, pie), a third of the full one.
+    "echarts": ["dist/echarts.common.min.js", "LICENSE"],
 }
 
 
@@ -41,7 +44,9 @@ def main() -> int:
                   file=sys.stderr)
             return 1
         for source in sources:
-            target = Path(package) / Path(source).name
+            # The font's CSS names its files as ../font/…: that folder pair keeps its shape.
+            kept = source.removeprefix("dist/assets/") if "/bpmn-font/" in source else Path(source).name
+            target = Path(package) / kept
             (VENDOR / target).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(modules / package / source, VENDOR / target)
             manifest[target.as_posix()] = {

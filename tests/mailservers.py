@@ -85,6 +85,7 @@ class WebhookSink:
     posts: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
     status: int = 200
+    location: str | None = None  # with a 3xx status: where the receiver redirects
 
 
 def stop_webhook(server: ThreadingHTTPServer) -> None:
@@ -100,6 +101,8 @@ def start_webhook(sink: WebhookSink) -> tuple[ThreadingHTTPServer, str]:
                 sink.posts.append(json.loads(body))
                 sink.headers.append(dict(self.headers))
             self.send_response(sink.status)
+            if sink.location:
+                self.send_header("Location", sink.location)
             self.send_header("Content-Type", "application/json")
             self.end_headers()
             self.wfile.write(b'{"errcode":0}')

@@ -269,3 +269,31 @@ def test_import_students_checks_with_progress_and_submits(tmp_path: Path) -> Non
 
     unknown = mealroll(env, "import", "students", str(listing), "--school", "9999999999")
     assert unknown.returncode == 2 and "9999999999" in unknown.stderr
+
+
+def test_subsidy_explain_shows_each_month_and_its_rule(tmp_path: Path) -> None:
+    from tests import subsidy_county
+    from tests.workers.conftest import prepare_database
+
+    data_dir = tmp_path / "var"
+    data_dir.mkdir()
+    env = cli_env(data_dir)
+    prepare_database(env["MEALROLL_DATABASE_URL"])
+    engine = make_engine(env["MEALROLL_DATABASE_URL"])
+    try:
+        with unit_of_work(make_sessionmaker(engine)) as session:
+            county = subsidy_county.build(session)
+            s3_id, s3_number = county.pupils["s3"].id, county.pupils["s3"].id_number
+    finally:
+        engine.dispose()
+
+    done = mealroll(env, "subsidy", "explain", str(s3_id), "--year", "2024")
+    assert done.returncode == 0, done.stderr
+    assert "2024-12  测试甲小学（5299010001）  膳食 100.00 元" in done.stdout
+    assert "2025-01  测试乙学校（5299010002）  膳食 100.00 元" in done.stdout
+    assert "县级配套 1.00 元/天（县定，2025年3月起）" in done.stdout
+    assert "合计 total: 12 个月，膳食补助 1100.00 元" in done.stdout
+    by_number = mealroll(env, "subsidy", "explain", s3_number, "--year", "2024")
+    assert by_number.returncode == 0 and "1100.00" in by_number.stdout
+    unknown = mealroll(env, "subsidy", "explain", "999999")
+    assert unknown.returncode == 2 and "找不到学生 999999" in unknown.stderr

@@ -44,6 +44,12 @@ def make_celery(settings: Settings | None = None) -> Celery:
                 "task": "notify.flush",
                 "schedule": timedelta(seconds=settings.timer_poll_seconds),
             },
+            # Art. 13, 16, 17: each beneficiary school's annual_cycle for the school year, started once
+            # (idempotent); it waits on its timer start event for the county's start day.
+            "arm-annual-cycle": {
+                "task": "annual_cycle.arm",
+                "schedule": timedelta(hours=1),
+            },
             # Art. 24: an approved data release's file is deleted once it expired or was used up.
             "purge-released-files": {
                 "task": "data_releases.purge",

@@ -5,7 +5,7 @@ from functools import cache
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from registry import data_releases, delivery, imports, reminders, workflows
+from registry import annual_cycle, data_releases, delivery, imports, reminders, workflows
 from registry.db import make_engine, make_sessionmaker, unit_of_work, utcnow
 from registry.file_store import FileStore, local_file_store
 from registry.settings import get_settings
@@ -106,3 +106,14 @@ def purge_released_files(factory: sessionmaker[Session], store: FileStore) -> in
 @celery_app.task(name="data_releases.purge", ignore_result=True)
 def purge_released_files_task() -> int:
     return purge_released_files(sessions(), local_file_store(get_settings()))
+
+
+def arm_annual_cycle(factory: sessionmaker[Session]) -> int:
+    """Start the school year's annual_cycle for each beneficiary school that has none yet."""
+    with unit_of_work(factory) as session:
+        return len(annual_cycle.arm(session, now=utcnow()))
+
+
+@celery_app.task(name="annual_cycle.arm", ignore_result=True)
+def arm_annual_cycle_task() -> int:
+    return arm_annual_cycle(sessions())

@@ -28,8 +28,11 @@ def get_school(code: str, session: DbSession, user: CurrentUser) -> dict[str, An
 @router.patch("/{code}")
 def update_school(code: str, session: DbSession, user: CurrentUser,
                   changes: Annotated[dict[str, Any], Body(examples=[{"phone": "0855-8880001"}])],
-                  reason: str | None = Query(None, max_length=200)) -> dict[str, Any]:
-    school = schools.update_school(session, actor=user, code=code, changes=changes, reason=reason)
+                  reason: str | None = Query(None, max_length=200),
+                  meal_model_from: str | None = Query(None, description="YYYY-MM a new meal model holds from; "
+                                                                        "default this month")) -> dict[str, Any]:
+    school = schools.update_school(session, actor=user, code=code, changes=changes, reason=reason,
+                                   meal_model_from=meal_model_from)
     session.commit()
     return school_read(school)
 

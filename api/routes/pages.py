@@ -4,11 +4,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
 
 from api import request_panels
 from api.deps import DbSession, RowId
-from api.html_forms import fields_of, fill, parse_posted, posted_changes
-from api.page_support import PageUser, PostedFields, check_csrf, render
+from api.html_forms import fields_of, file_fields, fill, parse_posted, posted_changes, set_path
+from api.page_support import PageUser, PostedFields, PostedUploads, check_csrf, render
 from api.schemas import local_today
 from registry import (
     attachments,
@@ -21,11 +22,13 @@ from registry import (
     status_changes,
     student_lists,
     students,
+    subsidy,
     workflows,
 )
 from registry.access import holds
 from registry.audit import record
 from registry.code_tables import load_code_tables
+from registry.county_policy import school_year_of
 from registry.db import utcnow
 from registry.errors import Conflict, InvalidTransition, PermissionDenied, RuleViolation
 from registry.rules.school import EDITABLE_FIELDS, SCHOOL_LABELS
@@ -123,12 +126,14 @@ def task_page(request: Request, task_id: RowId, session: DbSession, user: PageUs
 
 
 @router.post("/tasks/{task_id}")
-def task_submit(request: Request, task_id: RowId, session: DbSession, user: PageUser, posted: PostedFields) -> Response:
+def task_submit(request: Request, task_id: RowId, session: DbSession, user: PageUser, posted: PostedFields,
+                uploads: PostedUploads) -> Response:
     check_csrf(request, posted.get("csrf_token"))
     task = workflows.get_task(session, actor=user, task_id=task_id)
     form = workflows.task_form(session, task) or {"properties": {}}
     data = parse_posted(form, posted)
     try:
+        _attach_uploads(session, request, user, task, form, data, uploads)
         workflows.complete_task(session, actor=user, task_id=task_id, data=data, files=request.app.state.files)
     except RuleViolation as err:
         session.rollback()
@@ -139,6 +144,33 @@ def task_submit(request: Request, task_id: RowId, session: DbSession, user: Page
         return render(request, "task.html", context, status_code=422)
     session.commit()
     return RedirectResponse("/tasks?done=1", status_code=303)
+
+
+def _attach_uploads(session: Session, request: Request, user: User, task: workflows.HumanTask, form: dict[str, Any],
+                    data: dict[str, Any], uploads: dict[str, list[tuple[str, bytes]]]) -> None:
+    """A file field's scans become the task's attachments and their ids the field's value. Committed before
+    the task is completed: if the completion is refused, the page comes back with the scans kept."""
+    names = file_fields(form)
+    if not names:
+        return
+    own = {a.id for a in attachments.of_instance(session, task.instance) if a.task_id == task.id}
+    for name in names:
+        ids = [i for i in _lookup(data, name) or [] if i in own]  # only this task's, whatever the page sent
+        for file_name, content in uploads.get(name, []):
+            try:
+                ids.append(attachments.attach(session, actor=user, task_id=task.id, file_name=file_name, data=content,
+                                              store=request.app.state.files).id)
+            except RuleViolation as err:
+                raise RuleViolation(err.message, details=[{"field": name, "message": err.message}]) from err
+        if ids:
+            set_path(data, name, ids)
+    session.commit()
+
+
+def _lookup(values: dict[str, Any], path: str) -> Any:
+    for part in path.split("."):
+        values = values.get(part) if isinstance(values, dict) else None
+    return values
 
 
 def _nested(form: dict[str, Any]) -> str | None:
@@ -245,7 +277,10 @@ def new_student(request: Request, session: DbSession, user: PageUser, posted: Po
 
 def _student_context(session: DbSession, user: User, student_id: int) -> dict[str, Any]:
     student = students.get_student(session, actor=user, student_id=student_id)
+    year = school_year_of(local_today())
     return {"user": user, "student": students.to_read(student, actor=user),
+            # This school year's subsidy months; /students/{id}/subsidy has every month and its rule.
+            "subsidy": subsidy.explain(session, student, year=year, today=local_today()), "subsidy_year": year,
             "may_edit": students.may_edit(user, student), "may_void": students.may_void(user, student),
             "may_change_status": status_changes.may_request(user, student),
             "key_fields_locked": students.key_fields_locked(session, student, today=local_today()),

@@ -217,7 +217,10 @@ def check_student(data: Mapping[str, Any], *, today: date, codes: CodeTables) ->
     _check_enrolled_month(s, skip, birth, today, out)
 
     if s.get("boarding_allowance") is True and s.get("boarding_mode") == DAY_STUDENT and "boarding_mode" not in skip:
-        out.append(_error("boarding_allowance", "day_student", "走读生不能享受一补（一补只补助寄宿生）"))
+        # A warning, not an error: a county may pay 一补 to day pupils too (a rate of its own,
+        # registry/subsidy.py); where it does not, the month lines say so and pay nothing.
+        out.append(_warning("boarding_allowance", "day_student",
+                            "一补一般只补助寄宿生；走读生只有本县对走读生发放一补时才享受，否则不计一补"))
 
     for field in _NUMBER_FIELDS:
         _check_measure(s, field, out)

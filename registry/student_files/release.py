@@ -13,11 +13,11 @@ from typing import Any
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
+# The export's own helpers: the release is an export with fewer columns and a watermark.
+from registry.access import mask_id_number
 from registry.code_tables import CodeTables, load_code_tables
 from registry.student_files.columns import BY_FIELD, COLUMNS, renderer
-
-# The export's own helpers: the release is an export with fewer columns and a watermark.
-from registry.student_files.report import MASKED_FIELDS, _layout, _save, _Writer, mask_id_number
+from registry.student_files.report import MASKED_FIELDS, _layout, _save, _Writer
 from registry.student_files.styles import HEADER_FONT
 
 RELEASE_SHEET = "学生名单"

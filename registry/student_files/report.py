@@ -16,6 +16,7 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font, PatternFill
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
+from registry.access import mask_id_number
 from registry.code_tables import CodeTables, load_code_tables
 from registry.rules.findings import Finding
 from registry.student_files.columns import (
@@ -38,15 +39,6 @@ SEPARATOR = "；"
 # ID numbers appear whole in three fields: 学籍主号 is the ID number, a G 学籍号 is G + ID number.
 MASKED_FIELDS = ("id_number", "student_number", "national_student_number")
 _MESSAGE_WIDTH = 60
-
-
-def mask_id_number(value: str) -> str:
-    """Keep the first 6 (area) and last 4 characters: enough to tell records apart on a printout."""
-    if value[:1].isalpha() and len(value) > 11:
-        return value[0] + mask_id_number(value[1:])
-    if len(value) > 10:
-        return value[:6] + "*" * (len(value) - 10) + value[-4:]
-    return "*" * max(len(value) - 4, 0) + value[-4:] if len(value) > 4 else "*" * len(value)
 
 
 def _plain(value: Any) -> Any:

@@ -93,7 +93,9 @@ def test_every_form_field_on_the_main_pages_has_a_label(client: TestClient, sess
                        f"/instances/{instance_id}", f"/instances/{instance_id}/sheet",
                        f"/instances/{review.instance_id}"],
         "principal1": ["/tasks", f"/tasks/{review.id}"],
-        "reviewer": ["/tasks", f"/tasks/{confirm.id}", f"/students/{student.id}", "/students"],
+        "reviewer": ["/tasks", f"/tasks/{confirm.id}", f"/students/{student.id}", "/students", "/reports",
+                     f"/reports?school={SCHOOL_1}", "/reports/students?figure=beneficiaries", "/dashboard",
+                     f"/students/{student.id}/subsidy"],
         "admin": [f"/schools/{SCHOOL_1}/edit"],
     }
     found: dict[str, list[str]] = {}

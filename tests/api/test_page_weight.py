@@ -39,7 +39,7 @@ def test_main_pages_fit_the_budget_and_load_nothing_from_outside(client: TestCli
     login(client, "principal1")
     sizes = {}
     for path in ("/", "/tasks", f"/tasks/{task_id}", "/students", f"/students/{student_id}", "/schools",
-                 "/imports"):
+                 "/imports", "/reports", "/dashboard", f"/students/{student_id}/subsidy"):
         response = client.get(path)
         assert response.status_code == 200, path
         html = response.text

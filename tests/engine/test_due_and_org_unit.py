@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -77,3 +77,24 @@ def test_an_org_unit_expression_that_does_not_compile_is_refused() -> None:
     with pytest.raises(DefinitionError):
         load_definition(one_task('<spiffworkflow:property name="org_unit" value="__import__(&quot;os&quot;)"/>'),
                         {"review": REVIEW_FORM})
+
+
+def test_a_due_in_working_days_skips_what_the_calendar_says_is_not_work() -> None:
+    from engine.timers import WorkingDays
+
+    assert parse_due("P5WD") == WorkingDays(5)
+    for bad in ("P0WD", "PWD", "P5W D", "5WD", "P1000WD"):
+        with pytest.raises(ValueError):
+            parse_due(bad)
+    china = timezone(timedelta(hours=8))
+    holidays = {date(2025, 10, d) for d in range(1, 9)}
+    make_up = {date(2025, 9, 28), date(2025, 10, 11)}
+
+    def is_working(day: date) -> bool:
+        return day in make_up or (day.weekday() < 5 and day not in holidays)
+
+    opened = datetime(2025, 9, 30, 9, 0, tzinfo=china)
+    # 10-1 … 10-8 off; 10-9 (Thu), 10-10 (Fri), 10-11 (a make-up Saturday): due at the end of 10-11.
+    assert due_at(opened, "P3WD", china, is_working) == datetime(2025, 10, 11, 23, 59, 59, tzinfo=china)
+    with pytest.raises(ValueError, match="working-day calendar"):
+        due_at(opened, "P3WD", china)

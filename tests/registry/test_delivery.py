@@ -129,7 +129,8 @@ def test_a_webhook_gets_the_message_as_json_with_an_idempotency_key(
     server, url = start_webhook(hook)
     try:
         (hook_id,) = reminder(session, email=False, webhook=True, webhook_url=url)
-        assert delivery.deliver(sessions, settings=mail_settings(None), now=NOW) == 1
+        # The receiver runs on 127.0.0.1: allowed here as a gateway inside the county's network would be.
+        assert delivery.deliver(sessions, settings=mail_settings(None, webhook_allow_private=True), now=NOW) == 1
     finally:
         stop_webhook(server)
     (payload,) = hook.posts
@@ -226,3 +227,25 @@ def test_a_held_smtp_answer_leaves_only_that_message_unrecorded(session: Session
         sink.hold.set()
     assert len(sink.messages) == 1
     assert row(session, mail_id).status == Status.pending  # a timeout is a failure: retried after the pause
+
+
+def test_a_webhook_to_a_private_address_or_a_redirect_is_refused(
+        session: Session, sessions: sessionmaker[Session]) -> None:
+    hook = WebhookSink()
+    server, url = start_webhook(hook)
+    try:
+        (hook_id,) = reminder(session, email=False, webhook=True, webhook_url=url)
+        assert delivery.deliver(sessions, settings=mail_settings(None), now=NOW) == 0
+        refused = row(session, hook_id)
+        assert hook.posts == [] and refused.status == Status.pending and "内网或保留地址 127.0.0.1" in refused.last_error
+        for private in ("http://10.0.0.8/hook", "http://169.254.169.254/latest/meta-data", "http://[::1]:6379/",
+                        "http://localhost:6379/"):
+            with pytest.raises(delivery.DeliveryError, match="内网或保留地址"):
+                delivery.refuse_private_target(private)
+        # Allowed to the address, but the receiver redirects: not followed, since the target was never checked.
+        hook.status, hook.location = 302, "http://169.254.169.254/latest/meta-data"
+        allowed = mail_settings(None, webhook_allow_private=True)
+        assert delivery.deliver(sessions, settings=allowed, now=NOW + timedelta(minutes=5)) == 0
+        assert "HTTP 302" in row(session, hook_id).last_error
+    finally:
+        stop_webhook(server)

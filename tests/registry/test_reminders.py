@@ -143,6 +143,24 @@ def test_overdue_each_working_day_then_escalated_to_the_township_and_flagged_for
     assert len(sent_to(session, "principal1", kind=Kind.overdue)) == 4
 
 
+def test_a_county_step_overdue_is_escalated_to_the_county_admin(session: Session,
+                                                                 sessions: sessionmaker[Session]) -> None:
+    review = submit(session, seq=305)
+    workflows.complete_task(session, actor=user(session, "principal1"), task_id=review.id,
+                            data={"decision": "approve"}, now=OPENED)
+    confirm = session.scalars(select(HumanTask).where(HumanTask.instance_id == review.instance_id,
+                                                      HumanTask.status == TaskStatus.open)).one()
+    assert confirm.role == "county_reviewer" and confirm.due_at == OPENED + timedelta(days=5)  # Sunday 9-6
+    session.commit()
+    for day in (1, 7, 8):
+        reminders.scan(sessions, now=local(9, day, 9))
+    assert sent_to(session, "admin", kind=Kind.escalation) == []
+    reminders.scan(sessions, now=local(9, 9, 9))  # the third working day overdue
+    (notice,) = sent_to(session, "admin", kind=Kind.escalation)
+    assert "已逾期 3 个工作日" in notice.subject and "县教育局系统管理员督办" in notice.body
+    assert [t.id for t, _ in reminders.escalated_tasks(session, actor=user(session, "reviewer"))] == [confirm.id]
+
+
 def test_a_make_up_working_day_gets_an_overdue_reminder_and_a_holiday_none(session: Session,
                                                                           sessions: sessionmaker[Session]) -> None:
     # Due Friday 9-18; Sunday 9-20 is a make-up working day (National Day), Friday 9-25 中秋节.

@@ -367,9 +367,9 @@ def test_the_age_warning_names_band_and_age() -> None:
 @pytest.mark.parametrize(
     ("boarding_mode", "allowance", "expected"),
     [
-        ("1", True, [("boarding_allowance", "day_student", "error")]),
-        ("1", "1", [("boarding_allowance", "day_student", "error")]),
-        ("1", "是", [("boarding_allowance", "day_student", "error")]),
+        ("1", True, [("boarding_allowance", "day_student", "warning")]),
+        ("1", "1", [("boarding_allowance", "day_student", "warning")]),
+        ("1", "是", [("boarding_allowance", "day_student", "warning")]),
         ("1", False, []),
         ("1", None, []),
         ("2", True, []),
@@ -377,13 +377,14 @@ def test_the_age_warning_names_band_and_age() -> None:
         ("3", True, [("boarding_mode", "unknown_code", "error")]),
     ],
 )
-def test_only_boarders_get_the_boarding_allowance(boarding_mode: str, allowance: Any, expected: list[Any]) -> None:
+def test_a_day_pupil_with_the_boarding_allowance_is_a_warning(boarding_mode: str, allowance: Any, expected: list[Any]) -> None:
     assert codes_of(check(valid_student(boarding_mode=boarding_mode, boarding_allowance=allowance))) == expected
 
 
 def test_the_day_student_message() -> None:
     assert check(valid_student(boarding_mode="1", boarding_allowance=True)) == [
-        Finding("boarding_allowance", "day_student", "享受一补：走读生不能享受一补（一补只补助寄宿生）", "error")
+        Finding("boarding_allowance", "day_student",
+                "享受一补：一补一般只补助寄宿生；走读生只有本县对走读生发放一补时才享受，否则不计一补", "warning")
     ]
 
 

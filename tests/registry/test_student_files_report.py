@@ -5,9 +5,10 @@ from typing import Any
 from openpyxl import load_workbook
 from openpyxl.worksheet.worksheet import Worksheet
 
+from registry.access import mask_id_number
 from registry.code_tables import load_code_tables
 from registry.student_files import COLUMNS, build_export, build_report, check_rows, read_rows
-from registry.student_files.report import EXPORT_SHEET, REPORT_SHEET, SUMMARY_SHEET, mask_id_number
+from registry.student_files.report import EXPORT_SHEET, REPORT_SHEET, SUMMARY_SHEET
 from tests.factories import student_data
 
 CODES = load_code_tables()
@@ -136,3 +137,5 @@ def test_mask_id_number() -> None:
     assert mask_id_number("110105491231002") == "110105*****1002"
     assert mask_id_number("E12345678") == "*****5678"
     assert mask_id_number("123") == "***"
+    # One mask for the API, the pages and the files alike (it was two, and a 9-character number showed whole).
+    assert mask_id_number(None) is None and mask_id_number("") == ""

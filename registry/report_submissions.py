@@ -1,0 +1,124 @@
+"""Submitted reports (Art. 17): a school's figures frozen when it reports, and who is late.
+
+A snapshot is never updated: a later change of the students changes the live report, not what the
+school submitted. Submitting again (after the county returned it) adds a new snapshot; the latest counts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, select
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+
+from registry.access import holds
+from registry.audit import record
+from registry.db import Base, JSONType, UTCDateTime, utcnow
+from registry.errors import PermissionDenied
+from registry.org_units import OrgUnit
+from registry.reports import Report, county_report, school_report
+from registry.settings import local_zone
+from registry.users import Role, User
+
+# Art. 17: 每年9月15日前上报常规报表.
+DUE_MONTH_DAY = (9, 15)
+
+
+class ReportSnapshot(Base):
+    __tablename__ = "report_snapshot"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_unit_id: Mapped[int] = mapped_column(ForeignKey("org_unit.id"))
+    year: Mapped[int]
+    month: Mapped[int | None]
+    figures: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    submitted_by_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instance.id"))
+
+    submitted_by: Mapped[User] = relationship(lazy="joined")
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": self.id, "year": self.year, "month": self.month, "figures": self.figures,
+                "submitted_by": self.submitted_by.username, "submitted_by_name": self.submitted_by.display_name,
+                "submitted_at": self.submitted_at.isoformat(), "instance_id": self.instance_id}
+
+
+Index("ix_report_snapshot_unit_period", ReportSnapshot.org_unit_id, ReportSnapshot.year, ReportSnapshot.month)
+
+
+def due_at(year: int) -> datetime:
+    """The end of 15 September of the school year's start, in the county's time."""
+    month, day = DUE_MONTH_DAY
+    return datetime.combine(datetime(year, month, day).date() + timedelta(days=1), time(0), tzinfo=local_zone())
+
+
+def submit_school_report(session: Session, *, actor: User, school_code: str, year: int, month: int | None = None,
+                         instance_id: int | None = None, now: datetime | None = None) -> ReportSnapshot:
+    report = school_report(session, actor=actor, school_code=school_code, year=year, month=month)
+    school = report.unit
+    if not (holds(actor, Role.school_registrar, school) or holds(actor, Role.school_principal, school)):
+        raise PermissionDenied("只有本校学籍管理员或校长可以上报本校报表")
+    snapshot = ReportSnapshot(org_unit_id=school.id, year=year, month=month, figures=report.school_json(),
+                              submitted_by_id=actor.id, submitted_at=now or utcnow(), instance_id=instance_id)
+    session.add(snapshot)
+    session.flush()
+    record(session, actor=actor, action="report.submit", object_type="report_snapshot", object_id=str(snapshot.id),
+           org_unit_id=school.id, instance_id=instance_id, after={"period": report.label, **_headline(report)})
+    return snapshot
+
+
+def _headline(report: Report) -> dict[str, Any]:
+    figures = report.school_json()
+    return {k: figures[k] for k in ("students_total", "beneficiaries", "subsidy_total")}
+
+
+def latest(session: Session, *, unit: OrgUnit, year: int, month: int | None = None) -> ReportSnapshot | None:
+    month_clause = ReportSnapshot.month.is_(None) if month is None else ReportSnapshot.month == month
+    return session.scalars(select(ReportSnapshot).where(ReportSnapshot.org_unit_id == unit.id,
+                                                        ReportSnapshot.year == year, month_clause)
+                           .order_by(ReportSnapshot.id.desc()).limit(1)).first()
+
+
+def history(session: Session, *, unit: OrgUnit, year: int, month: int | None = None) -> list[ReportSnapshot]:
+    month_clause = ReportSnapshot.month.is_(None) if month is None else ReportSnapshot.month == month
+    return list(session.scalars(select(ReportSnapshot).where(ReportSnapshot.org_unit_id == unit.id,
+                                                             ReportSnapshot.year == year, month_clause)
+                                .order_by(ReportSnapshot.id)))
+
+
+@dataclass(frozen=True)
+class Submission:
+    unit: OrgUnit
+    snapshot: ReportSnapshot | None
+    due: datetime
+    late: bool
+
+    def as_json(self) -> dict[str, Any]:
+        return {"school_code": self.unit.code, "school_name": self.unit.name, "due_at": self.due.isoformat(),
+                "submitted": self.snapshot is not None, "late": self.late,
+                "snapshot": self.snapshot.as_json() if self.snapshot else None}
+
+
+def submissions(session: Session, *, actor: User, year: int, now: datetime | None = None) -> list[Submission]:
+    """Each beneficiary school in the caller's county report for the school year: submitted, and late or not."""
+    report = county_report(session, actor=actor, year=year)
+    now = now or utcnow()
+    due = due_at(year)
+    ids = [s.school.org_unit_id for s in report.schools]
+    first: dict[int, ReportSnapshot] = {}
+    last: dict[int, ReportSnapshot] = {}
+    for snapshot in session.scalars(select(ReportSnapshot).where(ReportSnapshot.org_unit_id.in_(ids),
+                                                                 ReportSnapshot.year == year,
+                                                                 ReportSnapshot.month.is_(None))
+                                    .order_by(ReportSnapshot.id)):
+        first.setdefault(snapshot.org_unit_id, snapshot)  # the first submission decides lateness
+        last[snapshot.org_unit_id] = snapshot  # the latest holds the figures
+    result = []
+    for school in report.schools:
+        unit_id = school.school.org_unit_id
+        late = first[unit_id].submitted_at > due if unit_id in first else now > due
+        result.append(Submission(school.school.org_unit, last.get(unit_id), due, late))
+    return result

@@ -1,0 +1,189 @@
+"""zh-CN by default, English on request: the `lang` cookie, Accept-Language, the catalog and the shared environment."""
+
+import re
+import threading
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+from babel.messages.extract import extract_from_dir
+from babel.messages.frontend import parse_mapping_cfg
+from fastapi.testclient import TestClient
+
+from api import i18n
+from api.templating import label, local_date, local_time, templates
+from tests.api.test_pages import csrf_of, login, logout, student_form
+from tests.factories import student_data
+
+ROOT = Path(__file__).resolve().parents[2]
+HAN = re.compile(r"[\u3400-\u9fff]")
+
+
+def english(client: TestClient) -> None:
+    response = client.get("/lang/en?next=/login", follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/login"
+
+
+def element(html: str, tag: str) -> str:
+    """The first <tag …>…</tag> of a page (nav, h1, h2): the parts the catalog translates."""
+    match = re.search(rf"<{tag}[ >].*?</{tag}>", html, re.S)
+    assert match, f"no <{tag}> in {html[:300]}"
+    return match.group(0)
+
+
+def no_han(text: str) -> bool:
+    return HAN.search(text) is None
+
+
+def test_pages_are_chinese_by_default_with_a_switch_to_english(client: TestClient) -> None:
+    page = client.get("/login")
+    assert '<html lang="zh-CN">' in page.text and "<h1>登录</h1>" in page.text and "用户名" in page.text
+    assert 'href="/lang/en?next=/login"' in page.text and ">English</a>" in page.text
+
+
+def test_the_switch_sets_a_lax_cookie_for_a_year_and_goes_back(client: TestClient) -> None:
+    response = client.get("/lang/en?next=/students%3Fq%3D1", follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/students?q=1"
+    cookie = response.headers["set-cookie"]
+    assert cookie.startswith("lang=en;") and "Max-Age=31536000" in cookie and "SameSite=lax" in cookie
+
+
+def test_login_page_in_english_after_the_switch(client: TestClient) -> None:
+    english(client)
+    page = client.get("/login")
+    assert '<html lang="en">' in page.text and "<h1>Log in</h1>" in page.text and "Password" in page.text
+    assert "用户名" not in page.text and no_han(element(page.text, "h1"))
+    # The way back is labelled in its own language.
+    assert 'href="/lang/zh-CN?next=/login"' in page.text and ">中文</a>" in page.text
+
+
+def test_home_inbox_students_and_schools_in_english(client: TestClient) -> None:
+    english(client)
+    login(client, "registrar1")
+    home = client.get("/")
+    assert '<html lang="en">' in home.text
+    nav = element(home.text, "nav")
+    assert "My tasks" in nav and "Students" in nav and "Reports" in nav and "New student" in nav
+    assert no_han(nav) and "待办任务" not in home.text and "To claim" in home.text
+    assert "Hello, 李学籍（城关小学）" in home.text and "Log out" in home.text
+
+    inbox = client.get("/tasks")
+    assert inbox.status_code == 200 and "<h1>Tasks</h1>" in inbox.text
+    assert "Clear filters" in inbox.text and "Save view" in inbox.text and "清除条件" not in inbox.text
+
+    students = client.get("/students")
+    assert "<h1>Students</h1>" in students.text and "Search" in students.text and "没有符合条件的学生" not in students.text
+
+    schools = client.get("/schools")
+    assert "<h1>Schools</h1>" in schools.text and "School code" in schools.text and "Meal model" in schools.text
+    assert no_han(element(schools.text, "thead"))
+    school = client.get("/schools/2152019901")
+    assert "Change history" in school.text and "School created" in school.text and "建立学校信息" not in school.text
+    assert 'href="/schools/2152019901/roster">Roster of subsidised students</a>' in school.text
+
+
+def test_a_student_and_a_task_page_in_english(client: TestClient) -> None:
+    login(client, "registrar1")
+    page = client.get("/students/new")
+    response = client.post("/students/new", data=student_form(student_data(), csrf_of(page.text)),
+                           follow_redirects=False)
+    assert response.status_code == 303, response.text
+    student_url = response.headers["location"].split("?")[0]
+    english(client)
+    student = client.get(student_url)
+    assert '<html lang="en">' in student.text and "Enrolment periods" in student.text
+    assert "Not confirmed yet." in student.text and "Date of birth" in student.text and "出生日期" not in student.text
+    logout(client)
+
+    english(client)
+    login(client, "principal1")
+    inbox = client.get("/tasks")
+    task_url = re.search(r'href="(/tasks/\d+)"', inbox.text).group(1)  # type: ignore[union-attr]
+    task = client.get(task_url)
+    assert task.status_code == 200 and '<html lang="en">' in task.text
+    assert "Role: Principal" in task.text and "Process details" in task.text and "Attachments" in task.text
+    assert "History" in task.text and "Process diagram" in task.text and "办理记录" not in task.text
+    assert no_han(element(task.text, "nav"))
+
+
+def test_accept_language_picks_english_and_the_cookie_wins_over_it(client: TestClient) -> None:
+    page = client.get("/login", headers={"Accept-Language": "en-GB,en;q=0.9"})
+    assert '<html lang="en">' in page.text and "<h1>Log in</h1>" in page.text
+    chinese_first = client.get("/login", headers={"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"})
+    assert '<html lang="zh-CN">' in chinese_first.text
+    client.get("/lang/zh-CN", follow_redirects=False)
+    page = client.get("/login", headers={"Accept-Language": "en"})
+    assert '<html lang="zh-CN">' in page.text and "<h1>登录</h1>" in page.text
+
+
+@pytest.mark.parametrize(("header", "locale"), [
+    (None, "zh-CN"), ("", "zh-CN"), ("fr-FR,fr", "zh-CN"), ("en-US", "en"), ("fr;q=1, en;q=0.5", "en"),
+    ("en;q=0.3, zh-TW;q=0.8", "zh-CN"), ("en;q=0", "zh-CN"), ("*", "zh-CN"),
+])
+def test_accept_language_negotiation(header: str | None, locale: str) -> None:
+    assert i18n.negotiate(None, header) == locale
+
+
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "/\\evil.example", "javascript:x"])
+def test_the_switch_refuses_to_send_anyone_elsewhere(client: TestClient, target: str) -> None:
+    response = client.get("/lang/en", params={"next": target}, follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/"
+
+
+def test_an_unknown_language_is_not_found(client: TestClient) -> None:
+    assert client.get("/lang/fr?next=/", follow_redirects=False).status_code == 404
+
+
+def test_requests_in_turn_keep_their_own_language(client: TestClient) -> None:
+    for lang, heading in [("en", "<h1>Log in</h1>"), ("zh-CN", "<h1>登录</h1>"), ("en", "<h1>Log in</h1>")]:
+        assert heading in client.get("/login", headers={"Cookie": f"lang={lang}"}).text
+
+
+def test_concurrent_renders_in_two_languages_do_not_mix() -> None:
+    # One shared environment, two threads each in its own context, interleaved by a barrier between renders.
+    template = templates.env.from_string('{{ _("首页") }} {{ day | local_date }} {{ "open" | label }}')
+    barrier = threading.Barrier(2)
+    seen: dict[str, list[str]] = {"zh-CN": [], "en": []}
+
+    def render(locale: str) -> None:
+        i18n.set_locale(locale)
+        for _ in range(3):
+            barrier.wait()
+            seen[locale].append(template.render(day=date(2026, 9, 10)))
+
+    threads = [threading.Thread(target=render, args=(locale,)) for locale in seen]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert seen == {"zh-CN": ["首页 2026年9月10日 待办"] * 3, "en": ["Home 10 Sep 2026 Open"] * 3}
+    assert i18n.current_locale() == "zh-CN"  # the threads' choices never reached this one
+
+
+def test_dates_and_labels_in_english() -> None:
+    token = i18n.set_locale("en")
+    try:
+        assert local_date(date(2026, 9, 10)) == "10 Sep 2026" and local_date("2023-09") == "Sep 2023"
+        assert local_time(datetime(2026, 9, 10, 6, 5, tzinfo=UTC)) == "10 Sep 2026 14:05"
+        assert label("school_principal") == "Principal" and label("no-such-code") == "no-such-code"
+    finally:
+        i18n.reset_locale(token)
+    assert local_time(datetime(2026, 9, 10, 6, 5, tzinfo=UTC)) == "2026年9月10日 14:05"
+
+
+def test_every_template_text_and_label_has_an_english_translation() -> None:
+    # The same extraction as `pybabel extract -F babel.cfg`: a text wrapped in a template without a translation
+    # fails here, listed with its file.
+    with open(ROOT / "babel.cfg") as cfg:
+        method_map, options_map = parse_mapping_cfg(cfg)
+    extracted = {(context, message): filename for filename, _lineno, message, _comments, context in extract_from_dir(
+        ROOT, method_map, options_map, directory_filter=lambda path: Path(path).relative_to(ROOT).parts[0] == "api")}
+    assert len(extracted) > 600
+    catalog = i18n.load_catalog("en")
+    untranslated = [f"{filename}: {message!r}" + (f" (context {context!r})" if context else "")
+                    for (context, message), filename in sorted(extracted.items(), key=str)
+                    if not (entry := catalog.get(message, context=context)) or entry.fuzzy or not entry.string]
+    assert not untranslated, "not in api/translations/en/LC_MESSAGES/messages.po (see babel.cfg):\n" + \
+        "\n".join(untranslated)
+    wrong = [f"{entry.id!r}: {errors}" for entry, errors in catalog.check()]
+    assert not wrong, "\n".join(wrong)
