@@ -58,7 +58,10 @@ def browser() -> Iterator[object]:
     if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
         pytest.skip(f"real-server test: needs Chromium at {CHROMIUM} (apt-get install chromium)")
     with playwright_api.sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        # Chromium takes its own language (date and file inputs, 选择文件) from LANGUAGE, as a county's
+        # Chinese desktop gives it; Debian's chromium-l10n holds the zh-CN strings (.ci/run installs it).
+        env = {**os.environ, "LANGUAGE": "zh_CN:zh", "LANG": "zh_CN.UTF-8"}
+        instance = p.chromium.launch(executable_path=CHROMIUM, args=[*ARGS, "--lang=zh-CN"], env=env)
         yield instance
         instance.close()
 
