@@ -130,6 +130,10 @@ def test_the_whole_cycle_with_a_return(session: Session, registrar: User, store:
 
     review = open_tasks(session, instance)["review_cycle"]
     assert review.org_unit.code == "520199" and review.role == "county_reviewer"
+    with pytest.raises(NotFound):  # the wrong role: the school cannot accept its own roster
+        complete(session, registrar, review, {"decision": "approve"}, day)
+    with pytest.raises(NotFound):  # nor the county's system administrator: reviewing is the reviewer's
+        complete(session, user(session, "admin"), review, {"decision": "approve"}, day)
     complete(session, reviewer, review, {"decision": "return", "comment": "缺学校公章"}, day)
     again = open_tasks(session, instance)
     assert set(again) == {"enter_new_students", "upload_roster", "submit_report"}
