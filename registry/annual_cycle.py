@@ -96,7 +96,7 @@ def arm(session: Session, *, now: datetime | None = None) -> list[int]:
 
 
 def _cycle(session: Session, instance_id: int) -> AnnualCycle:
-    cycle = session.scalars(select(AnnualCycle).where(AnnualCycle.instance_id == instance_id)).one_or_none()
+    cycle = cycle_of(session, instance_id=instance_id)
     if cycle is None:
         raise RuleViolation("找不到该学年的秋季学期工作记录")
     return cycle

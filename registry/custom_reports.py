@@ -30,14 +30,11 @@ from registry.county_policy import county_of_user
 from registry.db import Base, JSONType, UTCDateTime, utcnow
 from registry.errors import NotFound, PermissionDenied, RuleViolation
 from registry.org_units import OrgKind, OrgUnit
-from registry.reports import period_rows
+from registry.reports import period_rows, prefix_sums
 from registry.students import Student
 from registry.subsidy import (
-    Pupil,
-    RateBook,
     meal_models,
     money,
-    month_line,
     months_between,
     period_label,
     rate_book,
@@ -306,17 +303,6 @@ def _segments(definition: ReportDefinition, months: list[str],
     return segments
 
 
-def _prefix_sums(book: RateBook, months: list[str], served: tuple[bool, ...], junior: bool, boarding_mode: str,
-                 allowance: int) -> tuple[list[int], list[int]]:
-    pupil = Pupil(7 if junior else 1, boarding_mode, bool(allowance))
-    meal, allowance_sums = [0], [0]
-    for month, serves in zip(months, served, strict=True):
-        line = month_line(book, 0, "served" if serves else None, month, pupil)
-        meal.append(meal[-1] + int(line.meal_amount * 100))
-        allowance_sums.append(allowance_sums[-1] + int(line.allowance_amount * 100))
-    return meal, allowance_sums
-
-
 def run(session: Session, *, actor: User, definition: ReportDefinition) -> Table:
     """The definition over the caller's scope: a registrar's own school, a township officer's township, …"""
     county, schools, townships = _scope_schools(session, actor)
@@ -353,6 +339,19 @@ def run(session: Session, *, actor: User, definition: ReportDefinition) -> Table
         whole = segments[0][2] if len(segments) == 1 and segments[0][:2] == (0, n - 1) else None
         township = townships.get(school.parent_id)
         place = tuple(school.code if d == "school" else (township.code if township else "") for d in place_dims)
+
+        def add(key: tuple[str, ...], student_id: int, a: int, b: int, meal: list[int], allowance: list[int],
+                served_before: list[int] = served_before) -> None:
+            """One pupil's months a…b (indexes) into the group `key`."""
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = Group()
+            group.students.add(student_id)
+            if served_before[b + 1] > served_before[a]:
+                group.beneficiaries.add(student_id)
+            group.subsidy_cents += meal[b + 1] - meal[a]
+            group.allowance_cents += allowance[b + 1] - allowance[a]
+
         # Bound locals: this loop runs once per enrolment period in scope (60k for a county).
         for row in rows[school.id]:
             student_id, from_month, to_month = row[0], row[1], row[2]
@@ -365,33 +364,16 @@ def run(session: Session, *, actor: User, definition: ReportDefinition) -> Table
             key = (served, row[3] >= 7, row[5], row[6])
             sums = prefix.get(key)
             if sums is None:
-                sums = prefix[key] = _prefix_sums(book, months, *key)
+                sums = prefix[key] = prefix_sums(book, months, *key)
             meal, allowance = sums
             base = place + tuple(value(row) for value in row_values) if row_values else place
             if whole is not None:
-                group_key = base + whole if whole else base
-                group = groups.get(group_key)
-                if group is None:
-                    group = groups[group_key] = Group()
-                group.students.add(student_id)
-                if served_before[end + 1] > served_before[start]:
-                    group.beneficiaries.add(student_id)
-                group.subsidy_cents += meal[end + 1] - meal[start]
-                group.allowance_cents += allowance[end + 1] - allowance[start]
+                add(base + whole if whole else base, student_id, start, end, meal, allowance)
                 continue
             for lo, hi, segment in segments:
                 a, b = max(start, lo), min(end, hi)
-                if a > b:
-                    continue
-                group_key = base + segment if segment else base
-                group = groups.get(group_key)
-                if group is None:
-                    group = groups[group_key] = Group()
-                group.students.add(student_id)
-                if served_before[b + 1] > served_before[a]:
-                    group.beneficiaries.add(student_id)
-                group.subsidy_cents += meal[b + 1] - meal[a]
-                group.allowance_cents += allowance[b + 1] - allowance[a]
+                if a <= b:
+                    add(base + segment if segment else base, student_id, a, b, meal, allowance)
     order = place_dims + row_dims + segment_dims
     at = [order.index(d) for d in definition.dimensions]
     result = sorted(((tuple(key[i] for i in at), group) for key, group in groups.items()),

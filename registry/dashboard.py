@@ -72,7 +72,8 @@ def dashboard(session: Session, *, actor: User, year: int, now: datetime | None 
     charts.append(Chart("workload", "录入和变更办理情况", "bar",
                         tuple(STATUS_LABELS[s] for s in STATUS_LABELS), _workload(session, actor)))
     charts.append(Chart("overdue", "逾期任务（按学校）", "bar", ("逾期任务数",), _overdue(session, actor, now)))
-    late = [s for s in report_submissions.submissions(session, actor=actor, year=year, now=now) if s.late]
+    late = [s for s in report_submissions.submissions(session, actor=actor, year=year, now=now, report=report)
+            if s.late]
     charts.append(Chart("late_reports", "逾期上报常规报表的学校", "table", ("情况",),
                         [Row(s.unit.name, ("逾期后已上报" if s.snapshot else "逾期未上报",)) for s in late]))
     return charts

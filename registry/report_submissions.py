@@ -102,9 +102,11 @@ class Submission:
                 "snapshot": self.snapshot.as_json() if self.snapshot else None}
 
 
-def submissions(session: Session, *, actor: User, year: int, now: datetime | None = None) -> list[Submission]:
-    """Each beneficiary school in the caller's county report for the school year: submitted, and late or not."""
-    report = county_report(session, actor=actor, year=year)
+def submissions(session: Session, *, actor: User, year: int, now: datetime | None = None,
+                report: Report | None = None) -> list[Submission]:
+    """Each beneficiary school in the caller's county report for the school year: submitted, and late or not.
+    A caller that already has that report passes it, rather than have it computed again."""
+    report = report or county_report(session, actor=actor, year=year)
     now = now or utcnow()
     due = due_at(year)
     ids = [s.school.org_unit_id for s in report.schools]

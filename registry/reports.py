@@ -182,8 +182,9 @@ def _cents(value: Decimal) -> int:
     return int(value * 100)
 
 
-def _prefix_sums(book: RateBook, months: list[str], served: tuple[bool, ...], junior: bool, boarding_mode: str,
+def prefix_sums(book: RateBook, months: list[str], served: tuple[bool, ...], junior: bool, boarding_mode: str,
                  allowance: int) -> tuple[list[int], list[int]]:
+    """A kind of pupil's meal and 一补 cents summed month by month from the first month (index 0 is 0)."""
     pupil = Pupil(7 if junior else 1, boarding_mode, bool(allowance))
     meal, allowance_sums = [0], [0]
     for month, serves in zip(months, served, strict=True):
@@ -226,7 +227,7 @@ def _tally_school(book: RateBook, school_id: int, months: list[str], models: lis
         key = (served, grade >= 7, boarding_mode, allowance)
         sums = prefix.get(key)
         if sums is None:
-            sums = prefix[key] = _prefix_sums(book, months, *key)
+            sums = prefix[key] = prefix_sums(book, months, *key)
         meal, allowance_sums = sums
         edges = starts_ends.get(key)
         if edges is None:

@@ -69,7 +69,8 @@ def reports_page(request: Request, session: DbSession, user: PageUser, year: str
         return render(request, "report_school.html", context)
     report = reports.county_report(session, actor=user, year=_calendar_year(chosen_year, chosen_month),
                                    month=chosen_month)
-    submitted = ({s.unit.code: s for s in report_submissions.submissions(session, actor=user, year=chosen_year)}
+    submitted = ({s.unit.code: s for s in report_submissions.submissions(session, actor=user, year=chosen_year,
+                                                                          report=report)}
                  if chosen_month is None else {})
     context.update(report=report, data=report.county_json(), submitted=submitted,
                    due=report_submissions.due_at(chosen_year))
