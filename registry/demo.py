@@ -103,7 +103,7 @@ def seed_demo_students(session: Session, *, today: date, per_class: int = 12) ->
 
 
 def _demo_pupil(rng: random.Random, *, code: str, grade: int, klass: int, year: int, seq: int) -> dict:
-    born = date(year - 5 - grade, 9, 1) + timedelta(days=rng.randrange(365))
+    born = date(year - 6 - grade, 9, 2) + timedelta(days=rng.randrange(365))  # 6 on 1 September in grade 1
     number = f"520102{born:%Y%m%d}{100 + seq % 900:03d}"
     number += check_digit(number)
     boarder = grade >= 4 and rng.random() < 0.4
