@@ -124,10 +124,19 @@ def test_a_seed_is_generated_and_recorded_when_none_is_given(session: Session) -
     assert views.reproducible(check)
 
 
-def test_an_altered_record_no_longer_reproduces(session: Session) -> None:
+@pytest.mark.parametrize("alter", ["seed", "sample"])
+def test_an_altered_record_no_longer_reproduces(session: Session, alter: str) -> None:
     school_a(session)
-    check = start_check(session, school_codes=[A], students_per_school=2, focus=["beneficiaries"], month="2025-09")
-    check.seed += 1
+    # A fixed seed: with a random one, seed + 1 draws the same 2 of 6 pupils one time in 15.
+    check = start_check(session, school_codes=[A], students_per_school=2, focus=["beneficiaries"],
+                        month="2025-09", seed="20250908")
+    assert views.reproducible(check)
+    if alter == "seed":
+        check.seed += 1
+    else:
+        part = part_of(check, A)
+        unsampled = sorted(set(part.candidate_ids) - {s.student_id for s in part.students})
+        part.students[0].student_id = unsampled[0]
     assert not views.reproducible(check)
 
 
