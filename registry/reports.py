@@ -15,10 +15,13 @@ Each figure keeps the ids of the pupils behind it, so that a page can list them 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property
+from itertools import compress, groupby, repeat
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Integer, cast, or_, select
@@ -194,9 +197,24 @@ def prefix_sums(book: RateBook, months: list[str], served: tuple[bool, ...], jun
     return meal, allowance_sums
 
 
+# The columns of `period_rows`, by name: the tally works on whole columns at C speed, not row by row.
+_STUDENT, _FROM, _TO, _GRADE, _CLASS, _BOARDING, _ALLOWANCE, _LEFT_BEHIND, _MIGRANT = range(9)
+_ids = itemgetter(_STUDENT)
+_span = itemgetter(_FROM, _TO)
+_kind = itemgetter(_FROM, _TO, _GRADE, _BOARDING, _ALLOWANCE)
+_LEFT_BEHIND_CODES = frozenset({"1", "2"})
+
+
+def _ids_where(rows: list[tuple], flags: Iterable[object]) -> set[int]:
+    """The students of the rows whose flag is true."""
+    return set(map(_ids, compress(rows, flags)))
+
+
 def _tally_school(book: RateBook, school_id: int, months: list[str], models: list[str | None],
-                  rows: Iterable[tuple], prefix: Prefix) -> Tally:
-    """Pupils and money of one school; each enrolment period costs O(1) through sums prefixed by month."""
+                  rows: list[tuple], prefix: Prefix) -> Tally:
+    """Pupils and money of one school. Periods of the same kind (months, grade, boarding, 一补) are counted
+    together, and each kind's money costs O(1) through sums prefixed by month: a county's 70k periods make
+    a few thousand kinds, so that Python works per kind and the sets of pupils are built by C loops."""
     first, last, n = months[0], months[-1], len(months)
     position = {m: i for i, m in enumerate(months)}
     served = tuple(m is not None for m in models)
@@ -207,78 +225,70 @@ def _tally_school(book: RateBook, school_id: int, months: list[str], models: lis
             runs[-1] = (model, runs[-1][1], index)
         elif model is not None:
             runs.append((model, index, index))
-    whole = runs[0][0] if len(runs) == 1 and runs[0][1:] == (0, n - 1) else None
     tally = Tally()
-    # Bound methods and locals: this loop runs once per enrolment period of the county.
-    on_roll, beneficiaries = tally.students_total.add, tally.beneficiaries.add
-    classes, boarders = tally.classes.add, tally.boarders.add
-    left_behind_add, migrant_add = tally.left_behind.add, tally.migrant_children.add
-    cents_by_model = dict.fromkeys((r[0] for r in runs), 0)
-    by_model = {r[0]: tally.by_meal_model.setdefault(r[0], set()) for r in runs}
+    tally.students_total = set(map(_ids, rows))
+    tally.classes = set(zip(repeat(school_id), map(itemgetter(_GRADE), rows), map(itemgetter(_CLASS), rows)))
+    tally.boarders = _ids_where(rows, map("2".__eq__, map(itemgetter(_BOARDING), rows)))
+    tally.left_behind = _ids_where(rows, map(_LEFT_BEHIND_CODES.__contains__, map(itemgetter(_LEFT_BEHIND), rows)))
+    tally.migrant_children = _ids_where(rows, map(itemgetter(_MIGRANT), rows))
+    # The query keeps periods overlapping the range and not empty, so start <= end and both are indexes.
+    spans_of_model: dict[str, set[tuple[str, str | None]]] = {model: set() for model, _, _ in runs}
+    allowance_kinds: set[tuple] = set()
+    edges: dict[tuple, list[int]] = {}  # per kind of pupil: +count where periods start, -count after they end
     subsidy = allowance_total = 0
-    # Per kind of pupil, +1 where a period starts and -1 after it ends: month counts in one pass at the end.
-    starts_ends: dict[tuple, list[int]] = {}
-    for student_id, from_month, to_month, grade, class_name, boarding_mode, allowance, left_behind, migrant in rows:
-        # The query keeps periods overlapping the range, so a month inside it is one of `months`.
+    cents_by_model = dict.fromkeys(spans_of_model, 0)
+    for kind, count in Counter(map(_kind, rows)).items():
+        from_month, to_month, grade, boarding_mode, allowance = kind
         start = 0 if from_month <= first else position[from_month]
-        end = n - 1 if to_month is None or to_month >= last else position.get(to_month, -1)
-        if end < start:
-            continue  # a period closed in its own first month, or one of a voided record
+        end = n - 1 if to_month is None or to_month >= last else position[to_month]
         key = (served, grade >= 7, boarding_mode, allowance)
         sums = prefix.get(key)
         if sums is None:
             sums = prefix[key] = prefix_sums(book, months, *key)
         meal, allowance_sums = sums
-        edges = starts_ends.get(key)
-        if edges is None:
-            edges = starts_ends[key] = [0] * (n + 1)
-        edges[start] += 1
-        edges[end + 1] -= 1
-        on_roll(student_id)
-        classes((school_id, grade, class_name))
-        if boarding_mode == "2":
-            boarders(student_id)
-        if left_behind == "1" or left_behind == "2":
-            left_behind_add(student_id)
-        if migrant:
-            migrant_add(student_id)
+        subsidy += count * (meal[end + 1] - meal[start])
         if allowance:
             cents = allowance_sums[end + 1] - allowance_sums[start]
             if cents > 0:
-                tally.boarding_allowance.add(student_id)
-                allowance_total += cents
-        cents = meal[end + 1] - meal[start]
-        subsidy += cents
-        if whole is not None:
-            beneficiaries(student_id)
-            by_model[whole].add(student_id)
-            cents_by_model[whole] += cents
-            continue
+                allowance_kinds.add(kind)
+                allowance_total += count * cents
         for model, run_start, run_end in runs:
-            first_run, last_run = max(start, run_start), min(end, run_end)
-            if first_run <= last_run:
-                beneficiaries(student_id)
-                by_model[model].add(student_id)
-                cents_by_model[model] += meal[last_run + 1] - meal[first_run]
+            a, b = max(start, run_start), min(end, run_end)
+            if a <= b:
+                spans_of_model[model].add((from_month, to_month))
+                cents_by_model[model] += count * (meal[b + 1] - meal[a])
+        counts = edges.get(key)
+        if counts is None:
+            counts = edges[key] = [0] * (n + 1)
+        counts[start] += count
+        counts[end + 1] -= count
+    if allowance_kinds:
+        flagged = list(compress(rows, map(itemgetter(_ALLOWANCE), rows)))
+        tally.boarding_allowance = _ids_where(flagged, map(allowance_kinds.__contains__, map(_kind, flagged)))
+    whole = runs[0][0] if len(runs) == 1 and runs[0][1:] == (0, n - 1) else None
+    for model, spans in spans_of_model.items():
+        ids = set(tally.students_total) if model == whole else _ids_where(rows, map(spans.__contains__, map(_span, rows)))
+        if ids:
+            tally.by_meal_model[model] = ids
+            tally.cents_by_meal_model[model] = cents_by_model[model]
+            tally.beneficiaries |= ids
     tally.subsidy_cents, tally.allowance_cents = subsidy, allowance_total
     tally.month_beneficiaries, tally.month_cents = [0] * n, [0] * n
-    for key, edges in starts_ends.items():
+    for key, counts in edges.items():
         meal = prefix[key][0]
         running = 0
         for i in range(n):
-            running += edges[i]
+            running += counts[i]
             if served[i]:
                 tally.month_beneficiaries[i] += running
                 tally.month_cents[i] += running * (meal[i + 1] - meal[i])
-    tally.cents_by_meal_model = {m: c for m, c in cents_by_model.items() if by_model[m]}
-    tally.by_meal_model = {m: ids for m, ids in by_model.items() if ids}
     return tally
 
 
 def period_rows(session: Session, school_ids: list[int], first: str, last: str,
                 extra: tuple[Any, ...] = ()) -> dict[int, list[tuple]]:
-    """By school: each enrolment period overlapping first…last with what the money and the counts depend on
-    (student id, from, to, grade, class, boarding, 一补, left-behind, migrant), then the `extra` columns."""
+    """By school: each enrolment period overlapping first…last, not empty, with what the money and the counts
+    depend on (student id, from, to, grade, class, boarding, 一补, left-behind, migrant), then `extra` columns."""
     # The flags as integers: no per-row conversion to bool on the way out.
     query = (select(EnrolmentPeriod.school_id, EnrolmentPeriod.student_id, EnrolmentPeriod.from_month,
                     EnrolmentPeriod.to_month, Student.grade, Student.class_name, Student.boarding_mode,
@@ -287,11 +297,16 @@ def period_rows(session: Session, school_ids: list[int], first: str, last: str,
              .join(Student, Student.id == EnrolmentPeriod.student_id)
              .where(EnrolmentPeriod.school_id.in_(school_ids), Student.status != StudentStatus.voided,
                     EnrolmentPeriod.from_month <= last,
-                    or_(EnrolmentPeriod.to_month.is_(None), EnrolmentPeriod.to_month >= first)))
+                    or_(EnrolmentPeriod.to_month.is_(None), EnrolmentPeriod.to_month >= first),
+                    # An empty period (closed in its first month, or a voided record's) is no month at all.
+                    or_(EnrolmentPeriod.to_month.is_(None), EnrolmentPeriod.to_month >= EnrolmentPeriod.from_month))
+             .order_by(EnrolmentPeriod.school_id))
+    # The driver's plain tuples: for 70k rows SQLAlchemy's Row objects would cost a third of the report.
+    fetched = session.connection().execute(query).cursor.fetchall()
     by_school: dict[int, list[tuple]] = {school_id: [] for school_id in school_ids}
-    # Plain rows through the connection: the ORM's row processing would cost more than the report.
-    for row in session.connection().execute(query).all():
-        by_school[row[0]].append(row[1:])
+    rest = itemgetter(slice(1, None))
+    for school_id, rows in groupby(fetched, itemgetter(0)):
+        by_school[school_id] = list(map(rest, rows))
     return by_school
 
 

@@ -94,6 +94,39 @@ def test_no_month_is_paid_at_two_schools(session: Session, county: fixture.Count
         assert sum(per_school) == len(report.totals.beneficiaries), (year, month)
 
 
+@pytest.mark.parametrize("month", [None, *range(1, 13)])
+def test_every_report_agrees_with_the_pupils_month_by_month(session: Session, county: fixture.County,
+                                                           month: int | None) -> None:
+    """The report counts periods by kind; `subsidy.explain` walks each pupil month by month: two paths, one answer."""
+    report = reports.county_report(session, actor=county.users["reviewer"], year=2024 if month is None or month >= 9
+                                   else 2025, month=month)
+    first, last = subsidy.report_months(report.year, month)
+    expected: dict[int, reports.Tally] = {}
+    for pupil in county.pupils.values():
+        for line in subsidy.explain(session, pupil, year=2024, today=TODAY).lines:
+            if not first <= line.month <= last:
+                continue
+            tally = expected.setdefault(line.school_id, reports.Tally())
+            tally.students_total.add(pupil.id)
+            tally.subsidy_cents += int(line.meal_amount * 100)
+            tally.allowance_cents += int(line.allowance_amount * 100)
+            if line.allowance_amount > 0:
+                tally.boarding_allowance.add(pupil.id)
+            if line.beneficiary:
+                tally.beneficiaries.add(pupil.id)
+                tally.by_meal_model.setdefault(line.meal_model, set()).add(pupil.id)
+                tally.cents_by_meal_model[line.meal_model] = (tally.cents_by_meal_model.get(line.meal_model, 0)
+                                                              + int(line.meal_amount * 100))
+    for school in report.schools:
+        got, want = school.tally, expected.get(school.school.org_unit_id, reports.Tally())
+        assert (got.students_total, got.beneficiaries, got.boarding_allowance) == (
+            want.students_total, want.beneficiaries, want.boarding_allowance), school.school.org_unit.code
+        assert (got.subsidy_cents, got.allowance_cents) == (want.subsidy_cents, want.allowance_cents)
+        assert (got.by_meal_model, got.cents_by_meal_model) == (want.by_meal_model, want.cents_by_meal_model)
+        assert sum(got.month_cents) == got.subsidy_cents
+    assert report.schools, "the fixture county has beneficiary schools in every month"
+
+
 def test_a_township_officer_sees_their_schools_and_a_registrar_only_their_own(
         session: Session, county: fixture.County) -> None:
     township = reports.county_report(session, actor=county.users["township"], year=2024).county_json()
