@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Boolean, ForeignKey, String, or_, select
@@ -240,11 +241,12 @@ class Table:
         }
 
 
-# Per enrolment period, the dimensions that are the pupil's: (dimension, value from the row).
-_ROW_VALUES: dict[str, Callable[[tuple], str]] = {
-    "grade": lambda r: str(r[3]), "class": lambda r: r[4], "boarding": lambda r: r[5],
-    "allowance": lambda r: "1" if r[6] else "0", "left_behind": lambda r: r[7] or "",
-    "migrant": lambda r: "1" if r[8] else "0", "sex": lambda r: r[9], "ethnicity": lambda r: r[10],
+# Per enrolment period, the dimensions that are the pupil's: the column of `reports.period_rows` (student id,
+# from, to, grade, class, boarding, 一补, left-behind, migrant, sex, ethnicity) and how it reads as a value.
+_ROW_VALUES: dict[str, tuple[int, Callable[[Any], str]]] = {
+    "grade": (3, str), "class": (4, lambda v: v), "boarding": (5, lambda v: v),
+    "allowance": (6, lambda v: "1" if v else "0"), "left_behind": (7, lambda v: v or ""),
+    "migrant": (8, lambda v: "1" if v else "0"), "sex": (9, lambda v: v), "ethnicity": (10, lambda v: v),
 }
 # Dimensions that change from month to month at one school: they cut an enrolment period into segments.
 _SEGMENT = ("month", "meal_model")
@@ -322,8 +324,11 @@ def run(session: Session, *, actor: User, definition: ReportDefinition) -> Table
     place_dims = [d for d in _PLACE if d in definition.dimensions]
     row_dims = [d for d in _ROW_VALUES if d in definition.dimensions]
     segment_dims = [d for d in _SEGMENT if d in definition.dimensions]
-    row_values = [_ROW_VALUES[d] for d in row_dims]
-    row_filters = [(_ROW_VALUES[d], set(filters[d])) for d in _ROW_VALUES if d in filters]
+    columns = [_ROW_VALUES[d] for d in row_dims]
+    row_filters = [(*_ROW_VALUES[d], set(filters[d])) for d in _ROW_VALUES if d in filters]
+    # Periods alike in the pupil's dimensions, months and kind of pupil are counted together: Python works per
+    # kind (a few thousand in a county), the sets of pupils are built by C loops.
+    kind_of = itemgetter(*(i for i, _ in columns), 1, 2, 3, 5, 6)
     groups: dict[tuple[str, ...], Group] = {}
     prefix: dict[tuple, tuple[list[int], list[int]]] = {}
     for school in schools:
@@ -339,41 +344,37 @@ def run(session: Session, *, actor: User, definition: ReportDefinition) -> Table
         whole = segments[0][2] if len(segments) == 1 and segments[0][:2] == (0, n - 1) else None
         township = townships.get(school.parent_id)
         place = tuple(school.code if d == "school" else (township.code if township else "") for d in place_dims)
-
-        def add(key: tuple[str, ...], student_id: int, a: int, b: int, meal: list[int], allowance: list[int],
-                served_before: list[int] = served_before) -> None:
-            """One pupil's months a…b (indexes) into the group `key`."""
-            group = groups.get(key)
-            if group is None:
-                group = groups[key] = Group()
-            group.students.add(student_id)
-            if served_before[b + 1] > served_before[a]:
-                group.beneficiaries.add(student_id)
-            group.subsidy_cents += meal[b + 1] - meal[a]
-            group.allowance_cents += allowance[b + 1] - allowance[a]
-
-        # Bound locals: this loop runs once per enrolment period in scope (60k for a county).
-        for row in rows[school.id]:
-            student_id, from_month, to_month = row[0], row[1], row[2]
+        school_rows = rows[school.id]
+        if row_filters:
+            school_rows = [r for r in school_rows if all(read(r[i]) in allowed for i, read, allowed in row_filters)]
+        kinds: dict[tuple, list[tuple]] = {}
+        for row, kind in zip(school_rows, map(kind_of, school_rows), strict=True):
+            kinds.setdefault(kind, []).append(row)
+        for kind, periods in kinds.items():
+            *values, from_month, to_month, grade, boarding_mode, allowance = kind
+            # period_rows leaves out empty periods, so start <= end.
             start = 0 if from_month <= first else position[from_month]
-            end = n - 1 if to_month is None or to_month >= last else position.get(to_month, -1)
-            if end < start:
-                continue  # a period closed in its own first month, or one of a voided record
-            if row_filters and not all(value(row) in allowed for value, allowed in row_filters):
-                continue
-            key = (served, row[3] >= 7, row[5], row[6])
-            sums = prefix.get(key)
+            end = n - 1 if to_month is None or to_month >= last else position[to_month]
+            sums_key = (served, grade >= 7, boarding_mode, allowance)
+            sums = prefix.get(sums_key)
             if sums is None:
-                sums = prefix[key] = prefix_sums(book, months, *key)
-            meal, allowance = sums
-            base = place + tuple(value(row) for value in row_values) if row_values else place
-            if whole is not None:
-                add(base + whole if whole else base, student_id, start, end, meal, allowance)
-                continue
-            for lo, hi, segment in segments:
+                sums = prefix[sums_key] = prefix_sums(book, months, *sums_key)
+            meal, allowance_sums = sums
+            base = place + tuple(read(v) for (_, read), v in zip(columns, values, strict=True))
+            ids, count = set(map(itemgetter(0), periods)), len(periods)
+            for lo, hi, segment in [(0, n - 1, whole)] if whole is not None else segments:
                 a, b = max(start, lo), min(end, hi)
-                if a <= b:
-                    add(base + segment if segment else base, student_id, a, b, meal, allowance)
+                if a > b:
+                    continue
+                key = base + segment if segment else base
+                group = groups.get(key)
+                if group is None:
+                    group = groups[key] = Group()
+                group.students |= ids
+                if served_before[b + 1] > served_before[a]:
+                    group.beneficiaries |= ids
+                group.subsidy_cents += count * (meal[b + 1] - meal[a])
+                group.allowance_cents += count * (allowance_sums[b + 1] - allowance_sums[a])
     order = place_dims + row_dims + segment_dims
     at = [order.index(d) for d in definition.dimensions]
     result = sorted(((tuple(key[i] for i in at), group) for key, group in groups.items()),
