@@ -18,7 +18,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from api.assets import StaticAssets
 from api.deps import csrf_token
-from api.i18n import LocaleMiddleware
+from api.i18n import LocaleMiddleware, translated, translated_details
 from api.routes import (
     api_auth,
     api_custom_reports,
@@ -50,7 +50,7 @@ from api.routes import (
 )
 from api.templating import templates
 from registry.db import make_engine, make_sessionmaker
-from registry.errors import Conflict, DomainError
+from registry.errors import Conflict, DomainError, msg
 from registry.file_store import local_file_store
 from registry.settings import Settings, get_settings
 from registry.users import User, get_user
@@ -69,6 +69,8 @@ def _wants_json(request: Request) -> bool:
 
 def _error(request: Request, status: int, code: str, message: str, details: Any = None,
            headers: dict[str, str] | None = None) -> Response:
+    # A registry message (registry/errors.py) in the request's language: JSON only carries text.
+    message, details = translated(message), translated_details(details)
     if _wants_json(request):
         return JSONResponse({"code": code, "message": message, "details": details}, status_code=status,
                             headers=headers)
@@ -113,24 +115,25 @@ def create_app(settings: Settings | None = None, sessions: sessionmaker[Session]
 
     @app.exception_handler(StaleDataError)
     async def _stale(request: Request, exc: StaleDataError) -> Response:
-        return _error(request, Conflict.status, Conflict.code, "数据已被他人同时修改，请刷新后重试")
+        return _error(request, Conflict.status, Conflict.code, msg("数据已被他人同时修改，请刷新后重试"))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
         details = [{"field": ".".join(str(p) for p in e.get("loc", ()) if p != "body"),
                     "message": e.get("msg", "")} for e in exc.errors()]
-        return _error(request, 422, "invalid_request", "请求格式错误：" + "；".join(
-            f"{d['field']} {d['message']}" for d in details), details)
+        return _error(request, 422, "invalid_request", msg("请求格式错误：{problems}", problems="；".join(
+            f"{d['field']} {d['message']}" for d in details)), details)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
-        return _error(request, exc.status_code, _HTTP_CODES.get(exc.status_code, "error"), str(exc.detail),
+        return _error(request, exc.status_code, _HTTP_CODES.get(exc.status_code, "error"),
+                      exc.detail if isinstance(exc.detail, str) else str(exc.detail),
                       headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return _error(request, 500, "internal_error", "系统内部错误，已记录，请联系管理员")
+        return _error(request, 500, "internal_error", msg("系统内部错误，已记录，请联系管理员"))
 
     @app.get("/healthz", include_in_schema=False)
     def healthz(request: Request) -> Response:

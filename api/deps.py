@@ -8,7 +8,7 @@ from fastapi import Depends, HTTPException, Path, Query, Request
 from sqlalchemy.orm import Session
 
 from api import tokens
-from registry.errors import NotFound
+from registry.errors import NotFound, msg
 from registry.settings import Settings
 from registry.users import User, get_user
 
@@ -40,7 +40,7 @@ AppSettings = Annotated[Settings, Depends(get_settings_dep)]
 
 
 class NotAuthenticated(HTTPException):
-    def __init__(self, message: str = "未登录或登录已过期") -> None:
+    def __init__(self, message: str = msg("未登录或登录已过期")) -> None:
         super().__init__(status_code=401, detail=message, headers={"WWW-Authenticate": "Bearer"})
 
 
@@ -62,10 +62,10 @@ def _user_id(request: Request, settings: Settings) -> int | None:
     if header:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
-            raise NotAuthenticated("Authorization 头格式应为 Bearer <token>")
+            raise NotAuthenticated(msg("Authorization 头格式应为 Bearer <token>"))
         uid = tokens.read(request.app.state.secret, token.strip(), max_age=settings.token_max_age_seconds)
         if uid is None:
-            raise NotAuthenticated("令牌无效或已过期")
+            raise NotAuthenticated(msg("令牌无效或已过期"))
         return uid
     uid = request.session.get("uid")
     if uid is not None and request.method in UNSAFE_METHODS and request.url.path.startswith("/api/"):
@@ -82,7 +82,7 @@ def current_user(request: Request, session: DbSession, settings: AppSettings) ->
     try:
         return get_user(session, user_id=uid)
     except NotFound:
-        raise NotAuthenticated("用户不存在或已停用") from None
+        raise NotAuthenticated(msg("用户不存在或已停用")) from None
 
 
 CurrentUser = Annotated[User, Depends(current_user)]

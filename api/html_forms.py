@@ -3,6 +3,7 @@
 from dataclasses import dataclass, field
 from typing import Any
 
+from api.i18n import gettext
 from registry.code_tables import load_code_tables
 from registry.forms import choices
 
@@ -23,8 +24,8 @@ def _options(name: str, node: dict[str, Any]) -> list[tuple[str, str]]:
     tables = load_code_tables()
     leaf = name.rsplit(".", 1)[-1]
     if leaf in tables.names():
-        return [(i.code, f"{i.code} {i.label}") for i in tables.table(leaf)]
-    return choices(node)
+        return [(i.code, f"{i.code} {gettext(i.label)}") for i in tables.table(leaf)]
+    return [(value, gettext(text)) for value, text in choices(node)]
 
 
 def fields_of(schema: dict[str, Any], prefix: str = "") -> list[Field]:
@@ -56,8 +57,11 @@ def fields_of(schema: dict[str, Any], prefix: str = "") -> list[Field]:
         else:
             widget = "text"
         opts = _options(name, node) if widget in ("select", "radio") else []
-        out.append(Field(name=name, title=node.get("title", key), widget=widget, required=key in required,
-                         options=opts, hint=node.get("description")))
+        # Titles, hints and choices in the page's language: the form files are extracted (api/extractors.py), and a
+        # form deployed later with new text shows it in Chinese.
+        hint = node.get("description")
+        out.append(Field(name=name, title=gettext(node["title"]) if "title" in node else key, widget=widget,
+                         required=key in required, options=opts, hint=gettext(hint) if hint else None))
     return out
 
 

@@ -1,7 +1,24 @@
 """The language of a page: zh-CN unless the user picked English (the `lang` cookie) or the browser asks for it.
 
-Chinese is the source language: the msgids are the Chinese texts of the templates, and English comes from
+Chinese is the source language: the msgids are the Chinese texts, and English comes from
 api/translations/en/LC_MESSAGES/messages.po, read with Babel at first use, so no compiled .mo is kept.
+
+Where the Chinese comes from, and how it is shown in English:
+- templates: `{{ _("…") }}` / `{% trans %}`; code labels through the `label` filter (api/templating.py).
+- registry messages (errors, field errors, warnings): `msg("找不到学生 {student_id}", student_id=…)`, a `str` that is
+  the Chinese text (registry/errors.py has the rules). Every `{{ … }}` of a page prints one in the page's language
+  (the environment's finalize is `translated`); the error handlers translate `message` and `details[*].message` of
+  the JSON. Code that builds a context by hand can call `translated(value)`.
+- processes and forms (task titles, step names, form titles, choices, user-task instructions): extracted from
+  processes/ (api/extractors.py); pages translate them with the `tr` filter (`{{ task.title | tr }}`), form fields
+  in api/html_forms.py, instructions as `registry.instructions.Instructions`, a diagram's names with
+  `diagram_names`. A text the catalog lacks (a version deployed later with new wording) stays Chinese.
+- code tables: `code_label(table, code)` in templates, the selects of api/html_forms.py.
+- scripts (api/static/*.js): their words come with the page as data-* attributes or a JSON block, never in the JS.
+
+To add texts: write the Chinese as above, then run the two commands at the top of babel.cfg and write the English
+of each new (empty) entry of messages.po. tests/api/test_i18n.py lists every text without English and every
+translation whose {placeholders} differ from its msgid's.
 """
 
 from collections.abc import Collection, Iterator, Mapping
@@ -13,6 +30,8 @@ from typing import IO, Any
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from registry.errors import translate, translate_details
 
 DEFAULT = "zh-CN"
 SUPPORTED = ("zh-CN", "en")
@@ -95,6 +114,16 @@ def ngettext(singular: str, plural: str, n: int) -> str:
     return singular if n == 1 else plural
 
 
+def translated(value: Any) -> Any:
+    """A registry message (registry/errors.py `msg`) in the current language; any other value as it is."""
+    return translate(value, gettext)
+
+
+def translated_details(details: Any) -> Any:
+    """[{field, message}] with each message in the current language."""
+    return translate_details(details, gettext)
+
+
 class LocaleMiddleware:
     """Sets the request's language before anything below it runs, exception handlers included, and resets it after:
     the endpoint's worker thread and the tasks it starts run in copies of this context."""
@@ -134,3 +163,13 @@ def extract_labels(fileobj: IO[bytes], keywords: Mapping[str, Any], comment_tags
     yield from extract_python(fileobj, keywords, comment_tags, options)
     for text in label_texts():
         yield 0, "_", text, []
+
+
+def diagram_names(bpmn: str | bytes) -> dict[str, str]:
+    """The translations of the element names of a process diagram (Chinese → current language) that the catalog has,
+    for diagram.js (`names` beside `lane_labels` in a diagram's JSON); empty in Chinese."""
+    from api.extractors import bpmn_names  # here: the extractors are tooling, loaded only when a diagram is shown
+
+    if current_locale() == DEFAULT:
+        return {}
+    return {name: shown for name in bpmn_names(bpmn) if (shown := gettext(name)) != name}

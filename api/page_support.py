@@ -9,7 +9,7 @@ from starlette.datastructures import UploadFile
 
 from api.deps import NotAuthenticated, csrf_ok, csrf_token, optional_user
 from api.templating import templates
-from registry.errors import PermissionDenied
+from registry.errors import PermissionDenied, msg
 from registry.users import User
 
 
@@ -30,7 +30,7 @@ def render(request: Request, name: str, context: dict[str, Any], status_code: in
 
 def check_csrf(request: Request, token: str | None) -> None:
     if not csrf_ok(request, token):
-        raise PermissionDenied("表单已过期或来源不明（CSRF 校验失败），请刷新页面后重新提交")
+        raise PermissionDenied(msg("表单已过期或来源不明（CSRF 校验失败），请刷新页面后重新提交"))
 
 
 async def posted_fields(request: Request) -> dict[str, str]:

@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
 
+from api.i18n import translated
 from registry.access import mask_id_number, mask_phone
 from registry.audit import AuditEntry
 from registry.rules.findings import Finding
@@ -29,7 +30,8 @@ def local_today() -> date:
 
 
 def findings(items: list[Finding]) -> list[dict[str, str]]:
-    return [{"field": f.field, "code": f.code, "message": f.message, "severity": f.severity} for f in items]
+    # Warnings in the request's language, like error messages (registry/errors.py).
+    return [{"field": f.field, "code": f.code, "message": translated(f.message), "severity": f.severity} for f in items]
 
 
 def task_read(task: HumanTask) -> dict[str, Any]:

@@ -14,6 +14,8 @@ from jinja2 import pass_context
 from api import i18n
 from api.assets import static_url
 from registry import notifications
+from registry.code_tables import load_code_tables
+from registry.errors import Message
 from registry.settings import get_settings
 from registry.students import STATUS_LABELS
 from registry.users import ROLE_LABELS, User
@@ -21,6 +23,9 @@ from registry.workflows import DECISION_LABELS
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 templates.env.add_extension("jinja2.ext.i18n")
+# Every `{{ … }}` that prints a registry message (registry/errors.py `msg`: err.message, a field error, a warning)
+# prints it in the request's language; set before any template compiles, since the compiled code checks for it.
+templates.env.finalize = i18n.translated
 # Installed once: the callables read the request's language from a context variable (api/i18n.py).
 templates.env.install_gettext_callables(  # type: ignore[attr-defined]
     i18n.gettext, i18n.ngettext, newstyle=True, pgettext=i18n.pgettext)
@@ -141,6 +146,21 @@ def label(value: object) -> str:
     return i18n.gettext(text) if text is not None else str(value)
 
 
+def tr(value: object) -> str:
+    """A Chinese text that comes with the data, not the template (a task's title, a lane, a process's name), in the
+    current language when the catalog has it (processes/*.bpmn and forms are extracted, api/extractors.py); as it is
+    otherwise: a process version deployed later with new text stays Chinese."""
+    if value is None:
+        return ""
+    return i18n.translated(value) if isinstance(value, Message) else i18n.gettext(str(value))
+
+
+def code_label(table: str, code: object) -> str:
+    """The label of a code of a code table (registry/codes) in the current language; "" for an unknown code."""
+    text = load_code_tables().label(table, str(code)) if code not in (None, "") else None
+    return i18n.gettext(text) if text else ""
+
+
 def grade_class(grade: object, class_name: object) -> str:
     """年级班级 without saying the grade twice: a class named 六年级（3）班 already says it."""
     name = str(class_name or "")
@@ -159,6 +179,8 @@ templates.env.filters["local_time"] = _per_render(local_time)
 templates.env.filters["local_date"] = _per_render(local_date)
 templates.env.filters["label"] = _per_render(label)
 templates.env.filters["grade_class"] = _per_render(grade_class)
+templates.env.filters["tr"] = _per_render(tr)
+templates.env.globals["code_label"] = code_label
 templates.env.globals["static_url"] = static_url
 templates.env.globals["display_timezone"] = display_timezone
 templates.env.globals["current_locale"] = i18n.current_locale

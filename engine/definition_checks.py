@@ -213,6 +213,11 @@ def check_process(
             human_tasks.append(task)
             if "form" in task.properties:
                 referenced.add(task.properties["form"])
+        elif kind == "startEvent" and element.getparent() is process:
+            form = _properties(element).get("form")
+            if form:
+                _check_start_form(element, form, forms, findings)
+                referenced.add(form)
         elif kind == "sequenceFlow":
             _check_condition(element, findings)
         elif kind == "scriptTask":
@@ -236,6 +241,24 @@ def check_process(
         if kind in ("preScript", "postScript") and etree.QName(element).namespace == SPIFF_NS:
             _compile(element.text, _owner(element), "前置脚本" if kind == "preScript" else "后置脚本", findings, script=True)
     return human_tasks, referenced
+
+
+def start_form(process: etree._Element) -> str | None:
+    """The form named on the process's own start event (`spiffworkflow:property name="form"`): what a
+    person starting it by hand fills in. None without one."""
+    for event in _xpath(process, "./bpmn:startEvent"):
+        form = _properties(event).get("form")
+        if form:
+            return form
+    return None
+
+
+def _check_start_form(element: etree._Element, form: str, forms: Mapping[str, Any], findings: Findings) -> None:
+    if form not in forms:
+        findings.error(element.get("id"), f"{label(element)}引用的表单 {form} 不存在 / form {form!r} not found")
+        return
+    for problem in form_problems(forms[form]):
+        findings.error(element.get("id"), f"{label(element)}的表单 {form}：{problem}")
 
 
 def _owner(element: etree._Element) -> etree._Element:

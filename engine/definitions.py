@@ -18,6 +18,7 @@ from engine.definition_checks import (
     check_process,
     check_roles,
     processes,
+    start_form,
 )
 from engine.errors import DefinitionError
 from engine.parser import MealrollBpmnParser
@@ -56,6 +57,8 @@ class Definition:
     user_tasks: dict[str, UserTaskInfo] = field(repr=False)
     spec: BpmnProcessSpec = field(repr=False)
     subprocess_specs: dict[str, BpmnProcessSpec] = field(repr=False)
+    # The form of the start event, for a process started by hand without a registered starter.
+    start_form: str | None = None
 
     def spec_json(self) -> str:
         return spec_to_json(self.spec, self.subprocess_specs)
@@ -121,6 +124,7 @@ def _examine(bpmn: bytes, forms: Mapping[str, dict]) -> _Outcome:
         user_tasks=_user_tasks(spec, subprocess_specs, human_tasks),
         spec=spec,
         subprocess_specs=subprocess_specs,
+        start_form=start_form(process),
     )
     return _Outcome(findings, summaries, definition, process)
 

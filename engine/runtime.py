@@ -120,10 +120,22 @@ def complete_task(
     workflow: DefinedWorkflow, guid: str, data: dict, *, services: Services, now: datetime,
     checked: Submission | None = None,
 ) -> None:
-    """Complete a READY user task with the payload the user submitted (see `engine.forms` for its shape).
+    """Complete a READY user task with the payload the user submitted (see `engine.forms` for its shape)
+    and run the engine to the next wait state.
 
     `checked` is what `engine.forms.submission` returned for this same payload: the check is not repeated.
     """
+    record_completion(workflow, guid, data, services=services, now=now, checked=checked)
+    _run_engine(workflow)
+
+
+def record_completion(
+    workflow: DefinedWorkflow, guid: str, data: dict, *, services: Services, now: datetime,
+    checked: Submission | None = None,
+) -> None:
+    """The user's part of `complete_task` alone: the task takes the payload and completes; the steps after
+    it (scripts, service tasks, gateways) wait for `advance`. Deterministic for the same arguments, so
+    a caller whose `advance` failed can restore the earlier state and record the completion again."""
     task = _ready_human_task(workflow, guid)
     info = _task_info(workflow, task)
     submission = checked or check_submission(
@@ -144,7 +156,6 @@ def complete_task(
     if recorded:
         task.internal_data["recorded"] = recorded
     _guarded(task.run)
-    _run_engine(workflow)
 
 
 def advance(workflow: DefinedWorkflow, *, services: Services, now: datetime) -> None:

@@ -38,3 +38,28 @@ def process_steps(definition: Definition) -> list[Step]:
             steps.append(Step(spec.bpmn_id, spec.bpmn_name or spec.bpmn_id))
         queue.extend(spec.outputs)
     return steps
+
+
+def element_name(definition: Definition, element_id: str) -> str:
+    """The Chinese name of a BPMN element for a message (its id when it has none or is not found)."""
+    for spec in (definition.spec, *definition.subprocess_specs.values()):
+        for task_spec in spec.task_specs.values():
+            if getattr(task_spec, "bpmn_id", None) == element_id:
+                return task_spec.bpmn_name or element_id
+    return element_id
+
+
+def first_human_task(definition: Definition) -> str | None:
+    """The id of the first user or manual task reached from the start event (breadth-first: the nearest),
+    or None when no person ever acts: whoever holds its lane's role starts the process by hand."""
+    seen: set[str] = set()
+    queue: deque[TaskSpec] = deque([definition.spec.start])
+    while queue:
+        spec = queue.popleft()
+        if spec.name in seen:
+            continue
+        seen.add(spec.name)
+        if spec.manual and getattr(spec, "bpmn_id", None) is not None:
+            return spec.bpmn_id
+        queue.extend(spec.outputs)
+    return None

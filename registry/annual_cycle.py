@@ -19,7 +19,7 @@ from registry import report_submissions, workflows
 from registry.audit import record
 from registry.county_policy import policy_of
 from registry.db import Base, JSONType, UTCDateTime, utcnow
-from registry.errors import RuleViolation
+from registry.errors import RuleViolation, msg
 from registry.flows import StartPlan
 from registry.org_units import OrgKind, OrgUnit, county_of
 from registry.schools import School
@@ -98,7 +98,7 @@ def arm(session: Session, *, now: datetime | None = None) -> list[int]:
 def _cycle(session: Session, instance_id: int) -> AnnualCycle:
     cycle = cycle_of(session, instance_id=instance_id)
     if cycle is None:
-        raise RuleViolation("找不到该学年的秋季学期工作记录")
+        raise RuleViolation(msg("找不到该学年的秋季学期工作记录"))
     return cycle
 
 
@@ -123,8 +123,8 @@ def confirm_new_students(session: Session, *, actor: User | None, instance_id: i
         workflows.HumanTask.org_unit_id == cycle.school_id, workflows.HumanTask.status == "open",
         workflows.HumanTask.role == "school_registrar"))
     if waiting:
-        raise RuleViolation(f"本校还有 {waiting} 项新生录入待学籍管理员修改后提交，请先办完再确认",
-                            details=[{"field": "confirmed", "message": "还有待修改的新生录入"}])
+        raise RuleViolation(msg("本校还有 {waiting} 项新生录入待学籍管理员修改后提交，请先办完再确认", waiting=waiting),
+                            details=[{"field": "confirmed", "message": msg("还有待修改的新生录入")}])
     cycle.new_students = {**counts, "confirmed_at": utcnow().isoformat()}
     record(session, actor=actor, action="annual_cycle.new_students", object_type="annual_cycle", object_id=cycle.id,
            org_unit_id=cycle.school_id, instance_id=instance_id, after=counts, reason=comment or None)
@@ -142,8 +142,8 @@ def check_roster_scan(session: Session, *, actor: User | None, instance_id: int,
         .where(Attachment.instance_id == instance_id, workflows.HumanTask.task_id == ROSTER_TASK,
                workflows.HumanTask.status == "open")).all())
     if not scan_ids or any(i not in own for i in scan_ids):
-        raise RuleViolation("请上传监护人签字、学校盖章的花名册扫描件（PDF 或图片）",
-                            details=[{"field": "scan", "message": "缺少本次上传的花名册扫描件"}])
+        raise RuleViolation(msg("请上传监护人签字、学校盖章的花名册扫描件（PDF 或图片）"),
+                            details=[{"field": "scan", "message": msg("缺少本次上传的花名册扫描件")}])
     cycle = _cycle(session, instance_id)
     record(session, actor=actor, action="annual_cycle.roster", object_type="annual_cycle", object_id=cycle.id,
            org_unit_id=cycle.school_id, instance_id=instance_id, after={"scans": [own[i] for i in scan_ids]})
@@ -154,7 +154,7 @@ def submit_report(session: Session, *, actor: User | None, instance_id: int, now
     cycle = _cycle(session, instance_id)
     unit = session.get(OrgUnit, cycle.school_id)
     if actor is None or unit is None:
-        raise RuleViolation("报表须由学校上报")
+        raise RuleViolation(msg("报表须由学校上报"))
     snapshot = report_submissions.submit_school_report(session, actor=actor, school_code=unit.code,
                                                        year=cycle.school_year, instance_id=instance_id, now=now)
     return snapshot.id

@@ -12,7 +12,7 @@ from registry.access import may_see_full_id
 from registry.audit import AuditEntry, record
 from registry.code_tables import load_code_tables
 from registry.db import utcnow
-from registry.errors import InvalidTransition
+from registry.errors import InvalidTransition, msg
 from registry.org_units import OrgKind, OrgUnit, county_of
 from registry.users import User
 from registry.workflows import DECISION_LABELS, InstanceStatus, ProcessInstance, TaskStatus
@@ -47,8 +47,8 @@ def print_sheet(session: Session, *, actor: User, instance_id: int, now: datetim
     unless their role reads them in full). A running one has no final opinions to sign yet: 409."""
     instance = workflows.get_instance(session, actor=actor, instance_id=instance_id)
     if instance.status not in PRINTABLE:
-        raise InvalidTransition(f"该流程{STATUS_WORDS.get(InstanceStatus(instance.status), '')}，尚未办结："
-                                "办结或撤回后才能打印审批表")
+        raise InvalidTransition(msg("该流程{status}，尚未办结：办结或撤回后才能打印审批表",
+                                    status=msg(STATUS_WORDS.get(InstanceStatus(instance.status), ''))))
     full_id = may_see_full_id(actor, instance.org_unit)
     sheet = ApprovalSheet(
         instance=instance, process_name=instance.version.name, county=county_of(session, instance.org_unit),

@@ -8,8 +8,9 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from registry.audit import record
 from registry.db import Base, UTCDateTime, utcnow
-from registry.errors import NotFound, RuleViolation
+from registry.errors import NotFound, RuleViolation, msg
 from registry.file_store import FileStore
+from registry.rules.findings import labelled
 from registry.users import User
 from registry.workflows import ProcessInstance, check_may_act, get_instance, get_task
 
@@ -39,17 +40,17 @@ def content_type_of(data: bytes) -> str:
     for magic, content_type, _ in KINDS:
         if data.startswith(magic):
             return content_type
-    raise RuleViolation("附件：只能上传 PDF、JPEG 或 PNG 格式的扫描件或照片",
-                        details=[{"field": "file", "message": "文件类型不支持"}])
+    raise RuleViolation(labelled("附件", msg("只能上传 PDF、JPEG 或 PNG 格式的扫描件或照片")),
+                        details=[{"field": "file", "message": msg("文件类型不支持")}])
 
 
 def check_file(data: bytes) -> str:
     """The content type of an acceptable scan; RuleViolation (field "file") if empty, too large or of another type."""
     if not data:
-        raise RuleViolation("附件：文件是空的", details=[{"field": "file", "message": "空文件"}])
+        raise RuleViolation(labelled("附件", msg("文件是空的")), details=[{"field": "file", "message": msg("空文件")}])
     if len(data) > MAX_BYTES:
-        raise RuleViolation(f"附件：超过 {MAX_BYTES // 1024 // 1024} MB，请降低扫描分辨率或分页上传",
-                            details=[{"field": "file", "message": "文件过大"}])
+        raise RuleViolation(labelled("附件", msg("超过 {size} MB，请降低扫描分辨率或分页上传", size=MAX_BYTES // 1024 // 1024)),
+                            details=[{"field": "file", "message": msg("文件过大")}])
     return content_type_of(data)
 
 
@@ -79,9 +80,9 @@ def open_attachment(session: Session, *, actor: User, attachment_id: int, store:
     """Anyone who sees the instance sees its attachments; to anyone else they do not exist."""
     attachment = session.get(Attachment, attachment_id)
     if attachment is None:
-        raise NotFound(f"找不到附件 {attachment_id}")
+        raise NotFound(msg("找不到附件 {attachment_id}", attachment_id=attachment_id))
     try:
         get_instance(session, actor=actor, instance_id=attachment.instance_id)
     except NotFound:
-        raise NotFound(f"找不到附件 {attachment_id}") from None
+        raise NotFound(msg("找不到附件 {attachment_id}", attachment_id=attachment_id)) from None
     return attachment, store.open(attachment.file_key)

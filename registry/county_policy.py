@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from registry.access import holds
 from registry.audit import record
 from registry.db import Base, JSONType
-from registry.errors import NotFound, PermissionDenied, RuleViolation
+from registry.errors import NotFound, PermissionDenied, RuleViolation, join_messages, msg
 from registry.org_units import OrgUnit, county_of
 from registry.users import Role, User
 
@@ -40,7 +40,7 @@ def school_year_of(day: date) -> int:
 def county_of_user(session: Session, user: User) -> OrgUnit:
     """The county a user works in (every grant lies under one county)."""
     if not user.grants:
-        raise NotFound("您没有任何机构的权限")
+        raise NotFound(msg("您没有任何机构的权限"))
     return county_of(session, user.grants[0].org_unit)
 
 
@@ -63,17 +63,17 @@ def key_field_lock_date(policy: CountyPolicy, confirmed_at: datetime | None) -> 
 
 def update_policy(session: Session, *, actor: User, county: OrgUnit, changes: dict[str, Any]) -> CountyPolicy:
     if not holds(actor, Role.county_admin, county):
-        raise PermissionDenied("只有县教育局系统管理员可以设置关键信息锁定规则")
+        raise PermissionDenied(msg("只有县教育局系统管理员可以设置关键信息锁定规则"))
     problems = []
     for key in changes:
         if key not in ("key_field_grace_days", "key_field_lock_dates", "cycle_start"):
-            problems.append({"field": key, "message": f"{key}：不是可设置的项目"})
+            problems.append({"field": key, "message": msg("{key}：不是可设置的项目", key=key)})
     grace = changes.get("key_field_grace_days")
     if "key_field_grace_days" in changes and not (isinstance(grace, int) and 0 <= grace <= 365):
-        problems.append({"field": "key_field_grace_days", "message": "宽限天数：应为 0 到 365 的整数"})
+        problems.append({"field": "key_field_grace_days", "message": msg("宽限天数：应为 0 到 365 的整数")})
     dates = changes.get("key_field_lock_dates", {})
     if not isinstance(dates, dict):
-        problems.append({"field": "key_field_lock_dates", "message": "锁定日期：应为 {学年: 日期}"})
+        problems.append({"field": "key_field_lock_dates", "message": msg("锁定日期：应为 {学年: 日期}")})
         dates = {}
     for year, day in dates.items():
         try:
@@ -82,12 +82,14 @@ def update_policy(session: Session, *, actor: User, county: OrgUnit, changes: di
             valid = False
         if not valid:
             problems.append({"field": f"key_field_lock_dates.{year}",
-                             "message": f"锁定日期：{year} 学年的锁定日期 {day} 应为该学年内（{year}-09-01 至次年 8-31）的日期"})
+                             "message": msg("锁定日期：{year} 学年的锁定日期 {day} 应为该学年内（{year}-09-01 至次年 8-31）的日期",
+                                            year=year, day=day)})
     start = changes.get("cycle_start")
     if "cycle_start" in changes and not _month_day(start):
-        problems.append({"field": "cycle_start", "message": "秋季学期工作开始日：应为 MM-DD，在 8 月 1 日到 9 月 10 日之间（新生录入截止日之前）"})
+        problems.append({"field": "cycle_start", "message": msg("秋季学期工作开始日：应为 MM-DD，在 8 月 1 日到 9 月 10 日之间（新生录入截止日之前）")})
     if problems:
-        raise RuleViolation("县级设置有误：" + "；".join(p["message"] for p in problems), details=problems)
+        raise RuleViolation(msg("县级设置有误：{problems}", problems=join_messages(p["message"] for p in problems)),
+                            details=problems)
     policy = session.get(CountyPolicy, county.id)
     if policy is None:
         policy = CountyPolicy(org_unit_id=county.id, key_field_grace_days=DEFAULT_GRACE_DAYS, key_field_lock_dates={},

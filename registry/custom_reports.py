@@ -29,7 +29,7 @@ from registry.audit import record
 from registry.code_tables import load_code_tables
 from registry.county_policy import county_of_user
 from registry.db import Base, JSONType, UTCDateTime, utcnow
-from registry.errors import NotFound, PermissionDenied, RuleViolation
+from registry.errors import NotFound, PermissionDenied, RuleViolation, join_messages, msg
 from registry.org_units import OrgKind, OrgUnit
 from registry.reports import period_rows, prefix_sums
 from registry.students import Student
@@ -95,45 +95,48 @@ class ReportDefinition:
     def parse(cls, data: object) -> ReportDefinition:
         """A definition from JSON-like data; every problem is named by its field, in Chinese."""
         if not isinstance(data, Mapping):
-            raise RuleViolation("报表定义应为一个对象", details=[_problem("definition", "应为一个对象")])
+            raise RuleViolation(msg("报表定义应为一个对象"), details=[_problem("definition", msg("应为一个对象"))])
         problems: list[dict[str, str]] = []
         year, month = data.get("year"), data.get("month")
         if not (isinstance(year, int) and not isinstance(year, bool) and 2000 <= year <= 2100):
-            problems.append(_problem("year", "年份：应为 2000 到 2100 的整数"))
+            problems.append(_problem("year", msg("年份：应为 2000 到 2100 的整数")))
             year = 2000
         if month is not None and not (isinstance(month, int) and not isinstance(month, bool) and 1 <= month <= 12):
-            problems.append(_problem("month", "月份：应为 1 到 12 的整数，或不填（整个学年）"))
+            problems.append(_problem("month", msg("月份：应为 1 到 12 的整数，或不填（整个学年）")))
             month = None
-        dimensions = _names(data.get("dimensions", []), DIMENSIONS, "dimensions", "分组维度", problems)
-        measures = _names(data.get("measures", []), MEASURES, "measures", "统计指标", problems)
+        dimensions = _names(data.get("dimensions", []), DIMENSIONS, "dimensions", msg("分组维度"), problems)
+        measures = _names(data.get("measures", []), MEASURES, "measures", msg("统计指标"), problems)
         if not measures and not any(p["field"] == "measures" for p in problems):
-            problems.append(_problem("measures", "统计指标：至少选一项"))
+            problems.append(_problem("measures", msg("统计指标：至少选一项")))
         months = months_between(*report_months(year, month))
         filters: dict[str, tuple[str, ...]] = {}
         raw = data.get("filters") or {}
         if not isinstance(raw, Mapping):
-            problems.append(_problem("filters", "筛选条件：应为“维度: [值, …]”的对象"))
+            problems.append(_problem("filters", msg("筛选条件：应为“维度: [值, …]”的对象")))
             raw = {}
         for name, values in raw.items():
             if name not in DIMENSIONS:
-                problems.append(_problem("filters", f"筛选条件：不认识的维度“{name}”（可选："
-                                                    + "、".join(f"{k} {v}" for k, v in DIMENSIONS.items()) + "）"))
+                problems.append(_problem("filters", msg("筛选条件：不认识的维度“{name}”（可选：{known}）", name=name,
+                                                        known="、".join(f"{k} {v}" for k, v in DIMENSIONS.items()))))
                 continue
             if isinstance(values, str):
                 values = [values]
             if not isinstance(values, list) or not values or len(values) > MAX_FILTER_VALUES:
-                problems.append(_problem(f"filters.{name}", f"筛选条件 {DIMENSIONS[name]}：应为 1 到 "
-                                                            f"{MAX_FILTER_VALUES} 个值的列表"))
+                problems.append(_problem(f"filters.{name}", msg("筛选条件 {dimension}：应为 1 到 {count} 个值的列表",
+                                                                dimension=msg(DIMENSIONS[name]),
+                                                                count=MAX_FILTER_VALUES)))
                 continue
             texts = tuple(dict.fromkeys("" if v is None else str(v).strip() for v in values))
             bad = [v for v in texts if not _valid_value(name, v, months)]
             if bad:
-                problems.append(_problem(f"filters.{name}", f"筛选条件 {DIMENSIONS[name]}：不认识的值 "
-                                                            + "、".join(f"“{v}”" for v in bad[:5])))
+                problems.append(_problem(f"filters.{name}", msg("筛选条件 {dimension}：不认识的值 {values}",
+                                                                dimension=msg(DIMENSIONS[name]),
+                                                                values="、".join(f"“{v}”" for v in bad[:5]))))
                 continue
             filters[name] = texts
         if problems:
-            raise RuleViolation("报表定义有误：" + "；".join(p["message"] for p in problems), details=problems)
+            raise RuleViolation(msg("报表定义有误：{problems}", problems=join_messages(p["message"] for p in problems)),
+                                details=problems)
         return cls(tuple(dimensions), tuple(measures), year, month, filters)
 
 
@@ -142,12 +145,13 @@ def _names(value: object, known: Mapping[str, str], field_name: str, title: str,
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list):
-        problems.append(_problem(field_name, f"{title}：应为列表"))
+        problems.append(_problem(field_name, msg("{title}：应为列表", title=title)))
         return []
     unknown = [str(v) for v in value if v not in known]
     if unknown:
-        problems.append(_problem(field_name, f"{title}：不认识“{'、'.join(unknown)}”（可选："
-                                             + "、".join(f"{k} {v}" for k, v in known.items()) + "）"))
+        problems.append(_problem(field_name, msg("{title}：不认识“{unknown}”（可选：{known}）", title=title,
+                                                 unknown="、".join(unknown),
+                                                 known="、".join(f"{k} {v}" for k, v in known.items()))))
     return list(dict.fromkeys(v for v in value if v in known))
 
 
@@ -255,7 +259,7 @@ _PLACE = ("school", "township")
 
 def _scope_schools(session: Session, actor: User) -> tuple[OrgUnit, list[OrgUnit], dict[int, OrgUnit]]:
     if not actor.grants:
-        raise PermissionDenied("您没有任何机构的权限")
+        raise PermissionDenied(msg("您没有任何机构的权限"))
     county = county_of_user(session, actor)
     schools = list(session.scalars(select(OrgUnit).where(
         OrgUnit.path.like(county.path + "%"), OrgUnit.kind == OrgKind.school,
@@ -282,10 +286,11 @@ def _check_places(session: Session, county: OrgUnit, definition: ReportDefinitio
                                                                 OrgUnit.path.like(county.path + "%"))))
         unknown = [c for c in wanted if c not in known]
         if unknown:
-            problems.append(_problem(f"filters.{name}", f"筛选条件 {DIMENSIONS[name]}：本县没有代码 "
-                                                        + "、".join(unknown[:5])))
+            problems.append(_problem(f"filters.{name}", msg("筛选条件 {dimension}：本县没有代码 {codes}",
+                                                            dimension=msg(DIMENSIONS[name]), codes="、".join(unknown[:5]))))
     if problems:
-        raise RuleViolation("报表定义有误：" + "；".join(p["message"] for p in problems), details=problems)
+        raise RuleViolation(msg("报表定义有误：{problems}", problems=join_messages(p["message"] for p in problems)),
+                            details=problems)
 
 
 def _segments(definition: ReportDefinition, months: list[str],
@@ -426,7 +431,7 @@ MAX_SAVED = 100
 def _valid_name(name: object) -> str:
     text = str(name or "").strip()
     if not text or len(text) > 100:
-        raise RuleViolation("报表名称：必填，最多 100 字", details=[_problem("name", "报表名称：必填，最多 100 字")])
+        raise RuleViolation(msg("报表名称：必填，最多 100 字"), details=[_problem("name", msg("报表名称：必填，最多 100 字"))])
     return text
 
 
@@ -443,7 +448,7 @@ def get_definition(session: Session, *, actor: User, report_id: int) -> CustomRe
     saved = session.get(CustomReport, report_id)
     if saved is None or not (saved.owner_id == actor.id or (
             saved.shared and actor.grants and saved.county_id == county_of_user(session, actor).id)):
-        raise NotFound(f"找不到自定义报表 {report_id}")
+        raise NotFound(msg("找不到自定义报表 {report_id}", report_id=report_id))
     return saved
 
 
@@ -454,8 +459,8 @@ def create_definition(session: Session, *, actor: User, name: object, definition
     county = county_of_user(session, actor)
     owned = session.scalars(select(CustomReport.id).where(CustomReport.owner_id == actor.id)).all()
     if len(owned) >= MAX_SAVED:
-        raise RuleViolation(f"每人最多保存 {MAX_SAVED} 个自定义报表，请先删除不用的",
-                            details=[_problem("name", f"最多 {MAX_SAVED} 个")])
+        raise RuleViolation(msg("每人最多保存 {count} 个自定义报表，请先删除不用的", count=MAX_SAVED),
+                            details=[_problem("name", msg("最多 {count} 个", count=MAX_SAVED))])
     saved = CustomReport(owner_id=actor.id, county_id=county.id, name=text, definition=parsed.as_json(),
                          shared=bool(shared))
     session.add(saved)
@@ -468,7 +473,7 @@ def create_definition(session: Session, *, actor: User, name: object, definition
 def _owned(session: Session, actor: User, report_id: int) -> CustomReport:
     saved = get_definition(session, actor=actor, report_id=report_id)
     if saved.owner_id != actor.id:
-        raise PermissionDenied("只有创建者可以修改或删除这个共享报表")
+        raise PermissionDenied(msg("只有创建者可以修改或删除这个共享报表"))
     return saved
 
 
@@ -505,7 +510,7 @@ def run_saved(session: Session, *, actor: User, report_id: int, year: int | None
     """A saved definition run by the caller, optionally for another period."""
     saved = get_definition(session, actor=actor, report_id=report_id)
     if month is not None and year is None:
-        raise RuleViolation("月份：请同时给出年份", details=[_problem("year", "月份：请同时给出年份")])
+        raise RuleViolation(msg("月份：请同时给出年份"), details=[_problem("year", msg("月份：请同时给出年份"))])
     data = dict(saved.definition)
     if year is not None:
         data["year"], data["month"] = year, month

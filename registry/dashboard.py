@@ -15,6 +15,7 @@ from registry import report_submissions, reports
 from registry.access import scope_clause
 from registry.code_tables import load_code_tables
 from registry.db import utcnow
+from registry.errors import msg
 from registry.org_units import OrgUnit
 from registry.subsidy import months_between, report_months
 from registry.users import User
@@ -23,6 +24,8 @@ from registry.workflows import HumanTask, InstanceStatus, ProcessInstance, Proce
 # The processes whose load the county watches: intakes and changes (the rest are the county's own work).
 WORKLOAD = ("student_intake", "batch_intake", "key_field_change", "status_change", "student_transfer",
             "annual_cycle")
+MONTH_NAMES = {1: "1月", 2: "2月", 3: "3月", 4: "4月", 5: "5月", 6: "6月", 7: "7月", 8: "8月", 9: "9月", 10: "10月",
+               11: "11月", 12: "12月"}
 STATUS_LABELS = {InstanceStatus.running: "办理中", InstanceStatus.completed: "已办结",
                  InstanceStatus.withdrawn: "已撤回", InstanceStatus.suspended: "已暂停",
                  InstanceStatus.cancelled: "已取消", InstanceStatus.error: "出错"}
@@ -59,23 +62,25 @@ def dashboard(session: Session, *, actor: User, year: int, now: datetime | None 
     first, last = report_months(year)
     totals = report.totals
     months = months_between(first, last)
-    charts = [Chart("months", "受益学生人数和补助金额（按月）", "bar", ("受益学生人数", "补助金额（元）"),
-                    [Row(f"{int(m[5:])}月", (n, _yuan(c)))
+    # Titles and words as messages (registry/errors.py): the page shows them in its language.
+    beneficiaries, amount = msg("受益学生人数"), msg("补助金额（元）")
+    charts = [Chart("months", msg("受益学生人数和补助金额（按月）"), "bar", (beneficiaries, amount),
+                    [Row(msg(MONTH_NAMES[int(m[5:])]), (n, _yuan(c)))
                      for m, n, c in zip(months, totals.month_beneficiaries or [0] * 12, totals.month_cents or [0] * 12,
                                         strict=True)])]
     labels = load_code_tables()
-    charts.append(Chart("meal_models", "不同供餐模式受益学生人数", "pie", ("受益学生人数",),
-                        [Row(labels.label("meal_model", m) or m, (len(ids),))
+    charts.append(Chart("meal_models", msg("不同供餐模式受益学生人数"), "pie", (beneficiaries,),
+                        [Row(msg(labels.label("meal_model", m) or m), (len(ids),))
                          for m, ids in sorted(totals.by_meal_model.items())]))
-    charts.append(Chart("townships", "各乡镇受益学生人数", "bar", ("受益学生人数", "补助金额（元）"),
+    charts.append(Chart("townships", msg("各乡镇受益学生人数"), "bar", (beneficiaries, amount),
                         _by_township(session, report)))
-    charts.append(Chart("workload", "录入和变更办理情况", "bar",
-                        tuple(STATUS_LABELS[s] for s in STATUS_LABELS), _workload(session, actor)))
-    charts.append(Chart("overdue", "逾期任务（按学校）", "bar", ("逾期任务数",), _overdue(session, actor, now)))
+    charts.append(Chart("workload", msg("录入和变更办理情况"), "bar",
+                        tuple(msg(STATUS_LABELS[s]) for s in STATUS_LABELS), _workload(session, actor)))
+    charts.append(Chart("overdue", msg("逾期任务（按学校）"), "bar", (msg("逾期任务数"),), _overdue(session, actor, now)))
     late = [s for s in report_submissions.submissions(session, actor=actor, year=year, now=now, report=report)
             if s.late]
-    charts.append(Chart("late_reports", "逾期上报常规报表的学校", "table", ("情况",),
-                        [Row(s.unit.name, ("逾期后已上报" if s.snapshot else "逾期未上报",)) for s in late]))
+    charts.append(Chart("late_reports", msg("逾期上报常规报表的学校"), "table", (msg("情况"),),
+                        [Row(s.unit.name, (msg("逾期后已上报") if s.snapshot else msg("逾期未上报"),)) for s in late]))
     return charts
 
 

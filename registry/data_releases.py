@@ -58,7 +58,16 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 from registry.access import OVERSIGHT_ROLES, holds, mask_phone, oversees, scope_clause
 from registry.audit import AuditEntry, record
 from registry.db import Base, JSONType, UTCDateTime, utcnow
-from registry.errors import Conflict, DomainError, InvalidTransition, NotFound, PermissionDenied, RuleViolation
+from registry.errors import (
+    Conflict,
+    DomainError,
+    InvalidTransition,
+    NotFound,
+    PermissionDenied,
+    RuleViolation,
+    join_messages,
+    msg,
+)
 from registry.file_store import FileStore, MissingFile
 from registry.org_units import KIND_LABELS, OrgKind, OrgUnit, find_org_unit
 from registry.rules.student import FIELD_LABELS
@@ -199,7 +208,7 @@ def _strings(data: dict[str, Any], key: str, label: str, problems: list[dict[str
     if value is None:
         return []
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        problems.append(_problem(key, f"{label}：应为文本列表"))
+        problems.append(_problem(key, msg("{label}：应为文本列表", label=label)))
         return []
     return list(dict.fromkeys(v.strip() for v in value if v.strip()))
 
@@ -209,11 +218,11 @@ def _text(data: dict[str, Any], key: str, label: str, bounds: tuple[int, int], p
     text = " ".join(value.split()) if isinstance(value, str) else ""
     low, high = bounds
     if not text:
-        problems.append(_problem(key, f"{label}：必填"))
+        problems.append(_problem(key, msg("{label}：必填", label=label)))
     elif len(text) < low:
-        problems.append(_problem(key, f"{label}：请写具体（至少 {low} 个字）"))
+        problems.append(_problem(key, msg("{label}：请写具体（至少 {low} 个字）", label=label, low=low)))
     elif len(text) > high:
-        problems.append(_problem(key, f"{label}：不能超过 {high} 个字"))
+        problems.append(_problem(key, msg("{label}：不能超过 {high} 个字", label=label, high=high)))
     return text
 
 
@@ -224,7 +233,7 @@ def _bounded(data: dict[str, Any], key: str, label: str, bounds: tuple[int, int,
     if value is None or value == "":
         return default
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        problems.append(_problem(key, f"{label}：应为 {low}–{high} 之间的整数"))
+        problems.append(_problem(key, msg("{label}：应为 {low}–{high} 之间的整数", label=label, low=low, high=high)))
         return default
     return value
 
@@ -232,54 +241,55 @@ def _bounded(data: dict[str, Any], key: str, label: str, bounds: tuple[int, int,
 def _checked(data: Any) -> _Request:
     """Everything about a request that needs no database, every problem named at once."""
     if not isinstance(data, dict):
-        raise RuleViolation("申请内容应为 JSON 对象", details=[_problem("data", "应为对象")])
-    problems = [_problem(k, f"{k}：未知字段") for k in sorted(set(data) - REQUEST_KEYS)]
-    org_units = _strings(data, "org_units", "提供范围", problems)
+        raise RuleViolation(msg("申请内容应为 JSON 对象"), details=[_problem("data", msg("应为对象"))])
+    problems = [_problem(k, msg("{key}：未知字段", key=k)) for k in sorted(set(data) - REQUEST_KEYS)]
+    org_units = _strings(data, "org_units", msg("提供范围"), problems)
     if not org_units and not any(p["field"] == "org_units" for p in problems):
-        problems.append(_problem("org_units", "提供范围：请至少选择一个县、乡镇或学校"))
+        problems.append(_problem("org_units", msg("提供范围：请至少选择一个县、乡镇或学校")))
     elif len(org_units) > MAX_UNITS:
-        problems.append(_problem("org_units", f"提供范围：最多 {MAX_UNITS} 个单位，范围更大请选择上级单位"))
+        problems.append(_problem("org_units", msg("提供范围：最多 {max_units} 个单位，范围更大请选择上级单位", max_units=MAX_UNITS)))
 
-    fields = _strings(data, "fields", "提供字段", problems)
+    fields = _strings(data, "fields", msg("提供字段"), problems)
     unknown = [f for f in fields if f not in RELEASABLE_FIELDS]
-    problems += [_problem("fields", f"提供字段：{f} 不是学生信息的字段") for f in unknown]
+    problems += [_problem("fields", msg("提供字段：{field} 不是学生信息的字段", field=f)) for f in unknown]
     if not fields and not any(p["field"] == "fields" for p in problems):
-        problems.append(_problem("fields", "提供字段：请至少选择一项"))
+        problems.append(_problem("fields", msg("提供字段：请至少选择一项")))
     fields = [f for f in RELEASABLE_FIELDS if f in fields]  # the file's column order, whatever the asking order
 
-    full = _strings(data, "full", "完整提供", problems)
+    full = _strings(data, "full", msg("完整提供"), problems)
     for choice in full:
         if choice not in FULL_CHOICES:
-            problems.append(_problem("full", f"完整提供：只能选择身份证件号或监护人电话，不能是 {choice}"))
+            problems.append(_problem("full", msg("完整提供：只能选择身份证件号或监护人电话，不能是 {choice}", choice=choice)))
         elif choice == "id_number" and not set(ID_FIELDS) & set(fields):
-            problems.append(_problem("full", "完整提供身份证件号：请同时选择身份证件号、学籍号或全国学籍号字段"))
+            problems.append(_problem("full", msg("完整提供身份证件号：请同时选择身份证件号、学籍号或全国学籍号字段")))
         elif choice == "guardian_phone" and "guardian_phone" not in fields:
-            problems.append(_problem("full", "完整提供监护人电话：请同时选择监护人电话字段"))
+            problems.append(_problem("full", msg("完整提供监护人电话：请同时选择监护人电话字段")))
 
-    statuses = _strings(data, "statuses", "学籍状态", problems) or [StudentStatus.active.value]
+    statuses = _strings(data, "statuses", msg("学籍状态"), problems) or [StudentStatus.active.value]
     for status in statuses:
         if status not in RELEASABLE_STATUSES:
             shown = STATUS_LABELS.get(StudentStatus(status)) if status in StudentStatus.__members__ else status
-            problems.append(_problem("statuses", f"学籍状态：{shown}的记录不能提供"))
+            problems.append(_problem("statuses", msg("学籍状态：{shown}的记录不能提供", shown=shown)))
 
     grades = data.get("grades")
     if grades is None:
         grades = []
     elif not isinstance(grades, list) or not all(isinstance(g, int) and not isinstance(g, bool) and g in GRADES
                                                  for g in grades):
-        problems.append(_problem("grades", "年级：应为 1–9 的整数列表"))
+        problems.append(_problem("grades", msg("年级：应为 1–9 的整数列表")))
         grades = []
 
     request = _Request(
         org_units=org_units, grades=sorted(set(grades)), statuses=statuses, fields=fields,
         full=[c for c in FULL_CHOICES if c in full],
-        purpose=_text(data, "purpose", "用途", PURPOSE_LENGTH, problems),
-        recipient_department=_text(data, "recipient_department", "接收单位", DEPARTMENT_LENGTH, problems),
-        recipient_person=_text(data, "recipient_person", "接收人", PERSON_LENGTH, problems),
-        valid_days=_bounded(data, "valid_days", "有效天数", VALID_DAYS, problems),
-        max_downloads=_bounded(data, "max_downloads", "下载次数", MAX_DOWNLOADS, problems))
+        purpose=_text(data, "purpose", msg("用途"), PURPOSE_LENGTH, problems),
+        recipient_department=_text(data, "recipient_department", msg("接收单位"), DEPARTMENT_LENGTH, problems),
+        recipient_person=_text(data, "recipient_person", msg("接收人"), PERSON_LENGTH, problems),
+        valid_days=_bounded(data, "valid_days", msg("有效天数"), VALID_DAYS, problems),
+        max_downloads=_bounded(data, "max_downloads", msg("下载次数"), MAX_DOWNLOADS, problems))
     if problems:
-        raise RuleViolation("信息提供申请有误：" + "；".join(p["message"] for p in problems), details=problems)
+        raise RuleViolation(msg("信息提供申请有误：{problems}", problems=join_messages(p["message"] for p in problems)),
+                            details=problems)
     return request
 
 
@@ -291,22 +301,23 @@ def _resolve(session: Session, *, user: User, org_units: list[str], grades: list
              role: str | None = None) -> _Scope:
     """The scope's units, the requester's role over all of them, the unit covering them, the students matched."""
     if not requester_roles(user):
-        raise PermissionDenied("只有县学生资助管理中心、乡镇中心校管理员或校长可以申请提供学生信息（办法第二十四条）")
+        raise PermissionDenied(msg("只有县学生资助管理中心、乡镇中心校管理员或校长可以申请提供学生信息（办法第二十四条）"))
     problems: list[dict[str, str]] = []
     units: list[OrgUnit] = []
     for code in org_units:
         unit = find_org_unit(session, code=code)
         if unit is None:
-            problems.append(_problem("org_units", f"提供范围：找不到单位 {code}"))
+            problems.append(_problem("org_units", msg("提供范围：找不到单位 {code}", code=code)))
         else:
             units.append(unit)
     if problems:
-        raise RuleViolation("信息提供申请有误：" + "；".join(p["message"] for p in problems), details=problems)
+        raise RuleViolation(msg("信息提供申请有误：{problems}", problems=join_messages(p["message"] for p in problems)),
+                            details=problems)
     roles = [Role(role)] if role else REQUESTER_ROLES
     chosen = next((r for r in roles if all(holds(user, r, u) for u in units)), None)
     if chosen is None:
         outside = [u.name for u in units if not any(holds(user, r, u) for r in roles)] or [u.name for u in units]
-        problem = _problem("org_units", f"提供范围：{'、'.join(outside)}不在您的管辖范围内")
+        problem = _problem("org_units", msg("提供范围：{outside}不在您的管辖范围内", outside='、'.join(outside)))
         raise RuleViolation(problem["message"], details=[problem])
     # A unit inside another listed unit adds nothing.
     units = sorted({u.id: u for u in units}.values(), key=lambda u: u.path)
@@ -315,10 +326,10 @@ def _resolve(session: Session, *, user: User, org_units: list[str], grades: list
     rows = session.scalar(select(func.count()).select_from(
         _students(units, grades=grades, statuses=statuses).order_by(None).subquery())) or 0
     if rows == 0:
-        problem = _problem("org_units", "提供范围：所选范围内没有符合条件的学生")
+        problem = _problem("org_units", msg("提供范围：所选范围内没有符合条件的学生"))
         raise RuleViolation(problem["message"], details=[problem])
     if rows > MAX_ROWS:
-        problem = _problem("org_units", f"提供范围：共 {rows} 人，一次最多提供 {MAX_ROWS} 人，请缩小范围")
+        problem = _problem("org_units", msg("提供范围：共 {rows} 人，一次最多提供 {max_rows} 人，请缩小范围", rows=rows, max_rows=MAX_ROWS))
         raise RuleViolation(problem["message"], details=[problem])
     return _Scope(units=units, common=common, role=chosen, rows=rows)
 
@@ -332,7 +343,7 @@ def _common_unit(session: Session, units: list[OrgUnit]) -> OrgUnit:
         common.append(level[0])
     unit = session.get(OrgUnit, int(common[-1])) if common else None
     if unit is None:  # units of two counties: two requests, each approved by its own county
-        problem = _problem("org_units", "提供范围：只能是同一个县内的单位")
+        problem = _problem("org_units", msg("提供范围：只能是同一个县内的单位"))
         raise RuleViolation(problem["message"], details=[problem])
     return unit
 
@@ -352,7 +363,7 @@ def _scope_of(session: Session, release: DataRelease) -> _Scope:
         return _resolve(session, user=release.requested_by, org_units=scope["org_units"], grades=scope["grades"],
                         statuses=scope["statuses"], role=release.requester_role)
     except (RuleViolation, PermissionDenied) as err:
-        raise Conflict(f"该申请已不能按原内容提供（{err.message}），请退回修改或驳回",
+        raise Conflict(msg("该申请已不能按原内容提供（{message}），请退回修改或驳回", message=err.message),
                        details=err.details) from err
 
 
@@ -400,9 +411,10 @@ def subject_label(release: DataRelease) -> str:
 def _open(session: Session, release_id: int) -> DataRelease:
     release = session.get(DataRelease, release_id, with_for_update={"of": DataRelease})
     if release is None:
-        raise NotFound(f"找不到信息提供申请 {release_id}")
+        raise NotFound(msg("找不到信息提供申请 {release_id}", release_id=release_id))
     if release.status != ReleaseStatus.open:
-        raise InvalidTransition(f"该申请{RELEASE_STATUS_LABELS[ReleaseStatus(release.status)]}，不能再办理")
+        raise InvalidTransition(msg("该申请{release_status}，不能再办理",
+                                    release_status=msg(RELEASE_STATUS_LABELS[ReleaseStatus(release.status)])))
     return release
 
 
@@ -430,7 +442,7 @@ def revise(session: Session, *, actor: User | None, release_id: int, data: Any) 
     """Returned for revision: the requester corrects the request (the whole request again)."""
     release = _open(session, release_id)
     if actor is None or actor.id != release.requested_by_id:
-        raise PermissionDenied("只有申请人本人可以修改信息提供申请")
+        raise PermissionDenied(msg("只有申请人本人可以修改信息提供申请"))
     request = _checked(data)
     scope = _resolve(session, user=actor, org_units=request.org_units, grades=request.grades,
                      statuses=request.statuses, role=release.requester_role)
@@ -466,11 +478,11 @@ def approve(session: Session, *, release_id: int, actor: User | None, now: datet
     """The county approved: the file is built with the approved fields and scope, stored, and granted."""
     release = _open(session, release_id)
     if actor is not None and actor.id == release.requested_by_id:
-        raise PermissionDenied("不能审批本人提出的信息提供申请，请由其他审核员审批")
+        raise PermissionDenied(msg("不能审批本人提出的信息提供申请，请由其他审核员审批"))
     if files is None:
         # Only a batch decision in the inbox completes tasks without the file store: a release is
         # decided one by one, on its own page, with its details in view.
-        raise Conflict("信息提供申请须逐项审批：请打开任务页面查看申请内容后批准")
+        raise Conflict(msg("信息提供申请须逐项审批：请打开任务页面查看申请内容后批准"))
     scope = _scope_of(session, release)
     release.status = ReleaseStatus.approved
     release.decided_by_id, release.decided_at = actor.id if actor else None, now
@@ -521,9 +533,9 @@ def revision_task(session: Session, *, actor: User, release_id: int) -> "HumanTa
                                                        HumanTask.status == TaskStatus.open,
                                                        HumanTask.task_id.in_(REVISION_TASKS))).first()
     if task is None:
-        raise InvalidTransition("该申请没有被退回修改，不能修改")
+        raise InvalidTransition(msg("该申请没有被退回修改，不能修改"))
     if release.requested_by_id != actor.id or not holds(actor, task.role, task.org_unit):
-        raise PermissionDenied("只有申请人本人可以修改信息提供申请")
+        raise PermissionDenied(msg("只有申请人本人可以修改信息提供申请"))
     return task
 
 
@@ -564,7 +576,7 @@ def download(session: Session, *, actor: User, now: datetime, store: FileStore, 
     else:
         release = session.get(DataRelease, release_id) if release_id is not None else None
     if release is None:
-        raise NotFound("下载链接无效或申请不存在")
+        raise NotFound(msg("下载链接无效或申请不存在"))
     client = {"ip": ip, "user_agent": (user_agent or "")[:200] or None}
 
     def refused(error: DomainError) -> DomainError:
@@ -575,8 +587,8 @@ def download(session: Session, *, actor: User, now: datetime, store: FileStore, 
 
     if release.requested_by_id != actor.id:
         if _visible(actor, release):
-            raise refused(PermissionDenied("只有申请人本人可以下载，请向申请人索取"))
-        raise refused(NotFound("下载链接无效或申请不存在"))
+            raise refused(PermissionDenied(msg("只有申请人本人可以下载，请向申请人索取")))
+        raise refused(NotFound(msg("下载链接无效或申请不存在")))
     state = download_state(release, now)
     if state != DownloadState.available:
         raise refused(InvalidTransition(_REFUSALS[state].format(
@@ -632,7 +644,7 @@ def get_release(session: Session, *, actor: User, release_id: int) -> DataReleas
     """The requester's own, or any in a unit the caller oversees (county reviewers, auditors)."""
     release = session.get(DataRelease, release_id)
     if release is None or not _visible(actor, release):
-        raise NotFound(f"找不到信息提供申请 {release_id}")
+        raise NotFound(msg("找不到信息提供申请 {release_id}", release_id=release_id))
     return release
 
 

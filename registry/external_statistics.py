@@ -24,7 +24,7 @@ from registry.access import holds, oversees
 from registry.audit import record
 from registry.county_policy import county_of_user
 from registry.db import Base, UTCDateTime, utcnow
-from registry.errors import PermissionDenied, RuleViolation
+from registry.errors import PermissionDenied, RuleViolation, join_messages, msg
 from registry.org_units import OrgKind, OrgUnit
 from registry.users import Role, User
 
@@ -65,13 +65,13 @@ class ImportResult:
 
 def _require_importer(actor: User, county: OrgUnit) -> None:
     if not any(holds(actor, role, county) for role in IMPORT_ROLES):
-        raise PermissionDenied("只有县教育局系统管理员或县学生资助管理中心可以导入外部统计数据")
+        raise PermissionDenied(msg("只有县教育局系统管理员或县学生资助管理中心可以导入外部统计数据"))
 
 
 def _valid_year(year: object) -> int:
     if not (isinstance(year, int) and not isinstance(year, bool) and 2000 <= year <= 2100):
-        raise RuleViolation("学年：应为 2000 到 2100 的整数",
-                            details=[{"field": "school_year", "message": "学年：应为 2000 到 2100 的整数"}])
+        raise RuleViolation(msg("学年：应为 2000 到 2100 的整数"),
+                            details=[{"field": "school_year", "message": msg("学年：应为 2000 到 2100 的整数")}])
     return year
 
 
@@ -99,19 +99,19 @@ def _number(value: object) -> Decimal | None:
 
 def _read(data: bytes) -> list[tuple[int, list[object]]]:
     if len(data) > MAX_UPLOAD_BYTES:
-        raise RuleViolation(f"文件：超过 {MAX_UPLOAD_BYTES // 1024 // 1024} MB",
-                            details=[{"field": "file", "message": "文件太大"}])
+        raise RuleViolation(msg("文件：超过 {value} MB", value=MAX_UPLOAD_BYTES // 1024 // 1024),
+                            details=[{"field": "file", "message": msg("文件太大")}])
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, ValueError, OSError):
-        raise RuleViolation("文件：不是 XLSX 文件，请用下载的模板填写",
-                            details=[{"field": "file", "message": "不是 XLSX 文件"}]) from None
+        raise RuleViolation(msg("文件：不是 XLSX 文件，请用下载的模板填写"),
+                            details=[{"field": "file", "message": msg("不是 XLSX 文件")}]) from None
     try:
         rows = [(n, list(r)) for n, r in enumerate(book.worksheets[0].iter_rows(values_only=True), start=1)]
     finally:
         book.close()
     if not rows:
-        raise RuleViolation("文件：是空的", details=[{"field": "file", "message": "文件是空的"}])
+        raise RuleViolation(msg("文件：是空的"), details=[{"field": "file", "message": msg("文件是空的")}])
     return rows
 
 
@@ -124,8 +124,9 @@ def import_statistics(session: Session, *, actor: User, school_year: object, dat
     header = [_text(c) for c in rows[0][1]]
     missing = [c for c in COLUMNS if c not in header]
     if missing:
-        raise RuleViolation("文件：缺少列 " + "、".join(missing) + "（第 1 行应为：" + "、".join(COLUMNS) + "）",
-                            details=[{"field": "file", "message": "缺少列 " + "、".join(missing)}])
+        raise RuleViolation(msg("文件：缺少列 {missing}（第 1 行应为：{columns}）",
+                                missing="、".join(missing), columns="、".join(COLUMNS)),
+                            details=[{"field": "file", "message": msg("缺少列 {missing}", missing="、".join(missing))}])
     at = {c: header.index(c) for c in COLUMNS}
     townships = {t.code: t for t in _townships(session, county)}
     problems: list[dict[str, object]] = []
@@ -137,36 +138,39 @@ def import_statistics(session: Session, *, actor: User, school_year: object, dat
         raw = cells[at["数值"]] if at["数值"] < len(cells) else None
 
         def bad(column: str, message: str, row: int = number) -> None:
-            problems.append({"row": row, "field": column, "message": f"第 {row} 行 {column}：{message}"})
+            problems.append({"row": row, "field": column, "message": msg("第 {row} 行 {column}：{message}",
+                                                                         row=row, column=column, message=message)})
 
         township = townships.get(values["乡镇代码"])
         if not values["乡镇代码"]:
-            bad("乡镇代码", "不能为空")
+            bad("乡镇代码", msg("不能为空"))
         elif township is None:
-            bad("乡镇代码", f"本县没有代码为 {values['乡镇代码']} 的乡镇")
+            bad("乡镇代码", msg("本县没有代码为 {code} 的乡镇", code=values["乡镇代码"]))
         indicator, source = values["指标"], values["来源"]
         if not indicator or len(indicator) > 60:
-            bad("指标", "必填，最多 60 字（如 学龄儿童数）")
+            bad("指标", msg("必填，最多 60 字（如 学龄儿童数）"))
         if not source or len(source) > 100:
-            bad("来源", "必填，最多 100 字（如 县统计局）")
+            bad("来源", msg("必填，最多 100 字（如 县统计局）"))
         value = _number(raw)
         if raw is None or values["数值"] == "":
-            bad("数值", "不能为空")
+            bad("数值", msg("不能为空"))
         elif value is None:
-            bad("数值", f"“{values['数值']}”不是数字")
+            bad("数值", msg("“{value}”不是数字", value=values["数值"]))
         elif value < 0 or value >= Decimal("1e12"):
-            bad("数值", "应为 0 或正数")
+            bad("数值", msg("应为 0 或正数"))
         if township is not None and indicator and (township.code, indicator) in parsed:
-            bad("指标", f"乡镇 {township.code} 的“{indicator}”与第 {parsed[(township.code, indicator)][3]} 行重复")
+            bad("指标", msg("乡镇 {code} 的“{indicator}”与第 {row} 行重复",
+                          code=township.code, indicator=indicator, row=parsed[(township.code, indicator)][3]))
         if township is not None and indicator and value is not None:
             parsed.setdefault((township.code, indicator), (township, source, value, number))
         if len(parsed) > MAX_ROWS:
-            raise RuleViolation(f"文件：超过 {MAX_ROWS} 行", details=[{"field": "file", "message": "行数太多"}])
+            raise RuleViolation(msg("文件：超过 {max_rows} 行", max_rows=MAX_ROWS),
+                                details=[{"field": "file", "message": msg("行数太多")}])
     if problems:
-        raise RuleViolation(f"文件有 {len(problems)} 处错误，未导入任何数据：" + "；".join(
-            str(p["message"]) for p in problems[:20]), details=problems)
+        raise RuleViolation(msg("文件有 {count} 处错误，未导入任何数据：{problems}", count=len(problems),
+                                problems=join_messages(p["message"] for p in problems[:20])), details=problems)
     if not parsed:
-        raise RuleViolation("文件：没有数据行", details=[{"field": "file", "message": "没有数据行"}])
+        raise RuleViolation(msg("文件：没有数据行"), details=[{"field": "file", "message": msg("没有数据行")}])
     indicators = sorted({indicator for _, indicator in parsed})
     old = session.scalars(select(ExternalStatistic).where(
         ExternalStatistic.county_id == county.id, ExternalStatistic.school_year == year,
@@ -263,7 +267,7 @@ def comparisons(session: Session, *, actor: User, school_year: object) -> list[C
     """One table per indicator imported for the school year: each township's beneficiaries beside the figure."""
     county = county_of_user(session, actor)
     if not oversees(actor, county):
-        raise PermissionDenied("只有县级用户可以查看外部统计数据比对")
+        raise PermissionDenied(msg("只有县级用户可以查看外部统计数据比对"))
     year = _valid_year(school_year)
     stored = session.scalars(select(ExternalStatistic).where(
         ExternalStatistic.county_id == county.id, ExternalStatistic.school_year == year)

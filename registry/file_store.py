@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from registry.errors import NotFound
+from registry.errors import NotFound, msg
 from registry.settings import Settings
 
 _KEY = re.compile(r"[0-9a-f]{64}")
@@ -39,7 +39,7 @@ class InvalidFileKey(MissingFile):
     def __init__(self, key: object) -> None:
         # repr() and a cut: the value is untrusted and may be long or hold control characters.
         shown = repr(key)[:80]
-        super().__init__(shown, message=f"文件编号无效：{shown}")
+        super().__init__(shown, message=msg("文件编号无效：{shown}", shown=shown))
 
 
 @dataclass(frozen=True, slots=True)

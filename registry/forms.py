@@ -4,7 +4,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator, ValidationError
 
-from registry.errors import RuleViolation
+from registry.errors import RuleViolation, join_messages, msg
 
 _TYPE_LABELS = {"string": "文本", "integer": "整数", "number": "数字", "boolean": "是/否", "object": "对象", "array": "列表"}
 
@@ -100,4 +100,5 @@ def check_form(schema: dict[str, Any], data: Any) -> list[dict[str, str]]:
 def validate_form(schema: dict[str, Any], data: Any) -> None:
     problems = check_form(schema, data)
     if problems:
-        raise RuleViolation("表单有误：" + "；".join(p["message"] for p in problems), details=problems)
+        raise RuleViolation(msg("表单有误：{problems}", problems=join_messages(p["message"] for p in problems)),
+                            details=problems)

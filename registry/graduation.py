@@ -21,7 +21,16 @@ from registry.access import holds, mask_id_number, may_see_full_id, sees
 from registry.audit import record
 from registry.code_tables import load_code_tables
 from registry.db import Base, UTCDateTime, utcnow
-from registry.errors import Conflict, DomainError, InvalidTransition, NotFound, PermissionDenied, RuleViolation
+from registry.errors import (
+    Conflict,
+    DomainError,
+    InvalidTransition,
+    NotFound,
+    PermissionDenied,
+    RuleViolation,
+    join_messages,
+    msg,
+)
 from registry.org_units import OrgKind, OrgUnit, find_org_unit
 from registry.schools import School
 from registry.students import STATUS_LABELS, EnrolmentPeriod, Student, StudentStatus
@@ -82,18 +91,18 @@ def final_grade(session: Session, school: OrgUnit) -> int:
     record_ = session.get(School, school.id)
     school_type = record_.school_type if record_ is not None else None
     if not school_type:
-        raise RuleViolation(f"{school.name}未登记办学类型，无法确定毕业年级：请县教育局系统管理员补充学校信息",
-                            details=[{"field": "school_code", "message": "学校办学类型未登记"}])
+        raise RuleViolation(msg("{name}未登记办学类型，无法确定毕业年级：请县教育局系统管理员补充学校信息", name=school.name),
+                            details=[{"field": "school_code", "message": msg("学校办学类型未登记")}])
     return 6 if school_type in PRIMARY_TYPES else 9
 
 
 def _registrar_school(session: Session, actor: User, school_code: Any) -> OrgUnit:
     school = find_org_unit(session, code=school_code) if isinstance(school_code, str) else None
     if school is None or school.kind != OrgKind.school or not sees(actor, school):
-        raise RuleViolation(f"学校代码：{school_code} 不是您可以办理的学校",
-                            details=[{"field": "school_code", "message": "学校不存在或不在您的管辖范围内"}])
+        raise RuleViolation(msg("学校代码：{school_code} 不是您可以办理的学校", school_code=school_code),
+                            details=[{"field": "school_code", "message": msg("学校不存在或不在您的管辖范围内")}])
     if not holds(actor, Role.school_registrar, school):
-        raise PermissionDenied(f"只有{school.name}的学籍管理员可以提交毕业名单")
+        raise PermissionDenied(msg("只有{name}的学籍管理员可以提交毕业名单", name=school.name))
     return school
 
 
@@ -120,8 +129,8 @@ def _named(student: Student) -> str:
 def _ids(student_ids: Any) -> list[int]:
     if not isinstance(student_ids, list) or not all(isinstance(i, int) and not isinstance(i, bool)
                                                     for i in student_ids):
-        raise RuleViolation("毕业名单：应为学生编号（整数）的列表",
-                            details=[{"field": "student_ids", "message": "毕业名单：应为学生编号（整数）的列表"}])
+        raise RuleViolation(msg("毕业名单：应为学生编号（整数）的列表"),
+                            details=[{"field": "student_ids", "message": msg("毕业名单：应为学生编号（整数）的列表")}])
     return list(dict.fromkeys(student_ids))
 
 
@@ -141,24 +150,26 @@ def _problems_of(session: Session, school: OrgUnit, grade: int, listed: list[Stu
     for student_id in wanted:
         student = found.get(student_id)
         if student is None:
-            problems.append({"field": "student_ids", "message": f"学生编号 {student_id}：找不到该学生"})
+            problems.append({"field": "student_ids", "message": msg("学生编号 {student_id}：找不到该学生", student_id=student_id)})
         elif student.school_id != school.id:
             # Another school's child: the registrar may not see them, so they are not named.
-            problems.append({"field": "student_ids", "message": f"学生编号 {student_id}：不是{school.name}的学生"})
+            problems.append({"field": "student_ids", "message": msg("学生编号 {student_id}：不是{name}的学生",
+                                                                    student_id=student_id, name=school.name)})
         elif student.status != StudentStatus.active:
             label = STATUS_LABELS[StudentStatus(student.status)]
-            problems.append({"field": "student_ids", "message": f"{_named(student)}：状态为“{label}”，不是在籍学生"})
+            problems.append({"field": "student_ids", "message": msg("{student}：状态为“{label}”，不是在籍学生",
+                                                                    student=_named(student), label=label)})
         elif student.grade != grade:
-            problems.append({"field": "student_ids", "message": f"{_named(student)}：是{student.grade}年级学生，"
-                                                                f"不是毕业年级（{GRADE_NAMES[grade]}）"})
+            problems.append({"field": "student_ids", "message": msg("{student}：是{grade}年级学生，不是毕业年级（{grade_name}）",
+                                                                    student=_named(student), grade=student.grade, grade_name=msg(GRADE_NAMES[grade]))})
     if isinstance(month, str) and not problems:
         periods = session.scalars(select(EnrolmentPeriod).where(EnrolmentPeriod.student_id.in_(wanted),
                                                                 EnrolmentPeriod.to_month.is_(None)))
         for period in periods:
             if month < period.from_month:
                 problems.append({"field": "effective_month",
-                                 "message": f"{_named(found[period.student_id])}：毕业年月 {month} "
-                                            f"早于本次在籍起始年月 {period.from_month}"})
+                                 "message": msg("{found}：毕业年月 {month} 早于本次在籍起始年月 {from_month}",
+                                                found=_named(found[period.student_id]), month=month, from_month=period.from_month)})
     for student_id, instances in process_guards.open_requests_for_students(session, student_ids=wanted).items():
         problems.append({"field": "student_ids", "message": f"{_named(found[student_id])}："
                                                             f"{process_guards.describe(instances[0])}"})
@@ -177,20 +188,22 @@ def file_batch(session: Session, *, actor: User, school_code: Any, student_ids: 
     clean_reason = reason.strip() if isinstance(reason, str) and reason.strip() else f"{GRADE_NAMES[grade]}毕业"
     problems = _check_month(effective_month)
     if len(clean_reason) > REASON_MAX:
-        problems.append({"field": "reason", "message": f"毕业说明：不能超过 {REASON_MAX} 字"})
+        problems.append({"field": "reason", "message": msg("毕业说明：不能超过 {reason_max} 字", reason_max=REASON_MAX)})
     if not wanted:
-        problems.append({"field": "student_ids", "message": f"毕业名单：没有学生（本校没有{GRADE_NAMES[grade]}在籍学生，"
-                                                            "或全部未选）"})
+        problems.append({"field": "student_ids", "message": msg("毕业名单：没有学生（本校没有{grade_name}在籍学生，或全部未选）",
+                                                                grade_name=msg(GRADE_NAMES[grade]))})
     # Locked in id order: a transfer or another list touching the same children waits for this one.
     listed = list(session.scalars(select(Student).where(Student.id.in_(wanted)).order_by(Student.id)
                                   .with_for_update(of=Student)))
     problems += _problems_of(session, school, grade, listed, effective_month if not problems else None, wanted)
     if problems:
-        raise RuleViolation("毕业名单有误：" + "；".join(p["message"] for p in problems[:20])
-                            + (f"；等共 {len(problems)} 处" if len(problems) > 20 else ""), details=problems)
+        more = msg("；等共 {count} 处", count=len(problems)) if len(problems) > 20 else ""
+        raise RuleViolation(msg("毕业名单有误：{problems}{more}", problems=join_messages(p["message"] for p in problems[:20]),
+                                more=more), details=problems)
     under_way = open_batch_of(session, school=school)
     if under_way is not None:
-        raise Conflict(f"{school.name}已有办理中的毕业名单（流程 {under_way.instance_id}），办结或撤回后再提交")
+        raise Conflict(msg("{name}已有办理中的毕业名单（流程 {instance_id}），办结或撤回后再提交",
+                           name=school.name, instance_id=under_way.instance_id))
     batch = GraduationBatch(school_id=school.id, school=school, grade=grade, effective_month=effective_month,
                             reason=clean_reason, status=BatchStatus.open, filed_by_id=actor.id, filed_at=utcnow())
     session.add(batch)
@@ -207,9 +220,10 @@ def file_batch(session: Session, *, actor: User, school_code: Any, student_ids: 
 def _open_batch(session: Session, batch_id: int) -> GraduationBatch:
     batch = session.get(GraduationBatch, batch_id, with_for_update={"of": GraduationBatch})
     if batch is None:
-        raise NotFound(f"找不到毕业名单 {batch_id}")
+        raise NotFound(msg("找不到毕业名单 {batch_id}", batch_id=batch_id))
     if batch.status != BatchStatus.open:
-        raise InvalidTransition(f"该毕业名单{BATCH_STATUS_LABELS[BatchStatus(batch.status)]}，不能再办理")
+        raise InvalidTransition(msg("该毕业名单{batch_status}，不能再办理",
+                                    batch_status=msg(BATCH_STATUS_LABELS[BatchStatus(batch.status)])))
     return batch
 
 
@@ -236,9 +250,10 @@ def graduate(session: Session, *, batch_id: int, actor: User | None, instance_id
         except DomainError as err:
             # The whole unit of work rolls back: nobody on the list has graduated.
             student = session.get(Student, student_id)
-            who = _named(student) if student is not None else f"学生编号 {student_id}"
-            raise type(err)(f"{who}：{err.message}；整份名单均未办理毕业，请退回学校修改名单",
-                            details=[{"field": "student_ids", "message": f"{who}：{err.message}"}]) from err
+            who = _named(student) if student is not None else msg("学生编号 {student_id}", student_id=student_id)
+            raise type(err)(msg("{who}：{problem}；整份名单均未办理毕业，请退回学校修改名单", who=who, problem=err.message),
+                            details=[{"field": "student_ids",
+                                      "message": msg("{who}：{problem}", who=who, problem=err.message)}]) from err
         count += 1
     batch.status, batch.closed_at = BatchStatus.graduated, utcnow()
     record(session, actor=actor, action="graduation.graduate", object_type="graduation_batch", object_id=batch.id,
@@ -270,7 +285,7 @@ def withdraw(session: Session, *, instance_id: int, reason: str, actor: User | N
 def get_batch(session: Session, *, actor: User, batch_id: int) -> GraduationBatch:
     batch = session.get(GraduationBatch, batch_id)
     if batch is None or not sees(actor, batch.school):
-        raise NotFound(f"找不到毕业名单 {batch_id}")
+        raise NotFound(msg("找不到毕业名单 {batch_id}", batch_id=batch_id))
     return batch
 
 

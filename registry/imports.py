@@ -30,7 +30,7 @@ from registry.access import holds, mask_id_number, may_see_full_id, scope_clause
 from registry.audit import AuditEntry, record
 from registry.code_tables import load_code_tables
 from registry.db import Base, JSONType, UTCDateTime, reserve_ids, unit_of_work, utcnow, write_row
-from registry.errors import Conflict, InvalidTransition, NotFound, PermissionDenied, RuleViolation
+from registry.errors import Conflict, InvalidTransition, NotFound, PermissionDenied, RuleViolation, msg
 from registry.file_store import FileStore
 from registry.org_units import OrgKind, OrgUnit, county_path_of, find_org_unit
 from registry.rules.findings import Finding
@@ -143,7 +143,8 @@ Index("uq_import_row_batch_row", ImportRow.batch_id, ImportRow.row_number, uniqu
 def _school(session: Session, code: str) -> OrgUnit:
     school = find_org_unit(session, code=code)
     if school is None or school.kind != OrgKind.school:
-        raise RuleViolation(f"学校代码：{code} 不是本系统中的学校", details=[{"field": "school_code", "message": "学校不存在"}])
+        raise RuleViolation(msg("学校代码：{code} 不是本系统中的学校", code=code),
+                            details=[{"field": "school_code", "message": msg("学校不存在")}])
     return school
 
 
@@ -153,12 +154,12 @@ def upload(session: Session, *, actor: User, school_code: str, file_name: str, d
     batch still holds it, gives back that batch: (batch, created)."""
     school = _school(session, school_code)
     if not holds(actor, Role.school_registrar, school):
-        raise PermissionDenied(f"只有{school.name}的学籍管理员可以上传学生名单")
+        raise PermissionDenied(msg("只有{name}的学籍管理员可以上传学生名单", name=school.name))
     if not data:
-        raise RuleViolation("文件：上传的文件是空的", details=[{"field": "file", "message": "空文件"}])
+        raise RuleViolation(msg("文件：上传的文件是空的"), details=[{"field": "file", "message": msg("空文件")}])
     if len(data) > MAX_UPLOAD_BYTES:
-        raise RuleViolation(f"文件：超过 {MAX_UPLOAD_BYTES // 1024 // 1024} MB，不像是一所学校的学生名单",
-                            details=[{"field": "file", "message": "文件过大"}])
+        raise RuleViolation(msg("文件：超过 {value} MB，不像是一所学校的学生名单", value=MAX_UPLOAD_BYTES // 1024 // 1024),
+                            details=[{"field": "file", "message": msg("文件过大")}])
     stored = store.put(data, content_type="application/octet-stream")
     same = session.scalars(select(ImportBatch).where(
         ImportBatch.school_id == school.id, ImportBatch.sha256 == stored.sha256,
@@ -200,7 +201,7 @@ def claim_next(session: Session, *, now: datetime) -> int | None:
 def claim(session: Session, *, batch_id: int, now: datetime) -> None:
     """Take one batch to check here (the command line), so that no worker takes it too."""
     if not _take(session, batch_id, now):
-        raise InvalidTransition(f"导入批次 {batch_id} 已在校验中或已校验")
+        raise InvalidTransition(msg("导入批次 {batch_id} 已在校验中或已校验", batch_id=batch_id))
 
 
 def mark_failed(session: Session, *, batch_id: int) -> None:
@@ -208,7 +209,7 @@ def mark_failed(session: Session, *, batch_id: int) -> None:
     write_row(session, ImportBatch, batch_id, {
         "status": BatchStatus.failed, "finished_at": utcnow(), "updated_at": utcnow(),
         "problems": [{"field": "file", "code": "failed", "severity": "error",
-                      "message": "系统校验该文件时出错，已记录。请稍后重新上传；如仍出错请联系县营养办"}]})
+                      "message": msg("系统校验该文件时出错，已记录。请稍后重新上传；如仍出错请联系县营养办")}]})
     batch = session.get(ImportBatch, batch_id)
     record(session, actor=None, action="import.fail", object_type="import_batch", object_id=batch_id,
            org_unit_id=batch.school_id if batch else None)
@@ -228,7 +229,7 @@ def check_batch(factory: sessionmaker[Session], batch_id: int, *, store: FileSto
     with unit_of_work(factory) as session:
         batch = session.get(ImportBatch, batch_id)
         if batch is None:
-            raise NotFound(f"找不到导入批次 {batch_id}")
+            raise NotFound(msg("找不到导入批次 {batch_id}", batch_id=batch_id))
         data = store.open(batch.file_key)
         file_name = batch.file_name
 
@@ -236,7 +237,8 @@ def check_batch(factory: sessionmaker[Session], batch_id: int, *, store: FileSto
     result = read_rows(data, file_name, codes=codes)
     if result.refused or not result.rows:
         problems = [_finding_dict(p) for p in result.problems] or [
-            {"field": "file", "code": "no_rows", "severity": "error", "message": f"{file_name}：表头下面没有学生行"}]
+            {"field": "file", "code": "no_rows", "severity": "error", "message": msg("{file_name}：表头下面没有学生行",
+                                                                                     file_name=file_name)}]
         with unit_of_work(factory) as session:
             write_row(session, ImportBatch, batch_id, {
                 "status": BatchStatus.refused, "problems": problems, "columns": result.columns,
@@ -375,7 +377,7 @@ def get_batch(session: Session, *, actor: User, batch_id: int) -> ImportBatch:
     """Outside the caller's scope a batch does not exist for them: 404, never 403."""
     batch = session.get(ImportBatch, batch_id)
     if batch is None or not sees(actor, batch.school):
-        raise NotFound(f"找不到导入批次 {batch_id}")
+        raise NotFound(msg("找不到导入批次 {batch_id}", batch_id=batch_id))
     return batch
 
 
@@ -433,9 +435,9 @@ def report_of(session: Session, *, actor: User, batch_id: int, store: FileStore)
     Confirmation changes the outcomes, so it clears the stored copy."""
     batch = get_batch(session, actor=actor, batch_id=batch_id)
     if not batch.rows_total:
-        raise NotFound("该批次没有可下载的校验结果")
+        raise NotFound(msg("该批次没有可下载的校验结果"))
     if not may_see_full_id(actor, batch.school):
-        raise PermissionDenied("校验结果含完整身份证件号，您的角色不能下载")
+        raise PermissionDenied(msg("校验结果含完整身份证件号，您的角色不能下载"))
     if batch.report_key is not None and store.exists(batch.report_key):
         data = store.open(batch.report_key)
     else:
@@ -451,9 +453,10 @@ def report_of(session: Session, *, actor: User, batch_id: int, store: FileStore)
 def discard(session: Session, *, actor: User, batch_id: int) -> ImportBatch:
     batch = get_batch(session, actor=actor, batch_id=batch_id)
     if not holds(actor, Role.school_registrar, batch.school):
-        raise PermissionDenied("只有本校学籍管理员可以放弃导入批次")
+        raise PermissionDenied(msg("只有本校学籍管理员可以放弃导入批次"))
     if batch.status not in (BatchStatus.validated, BatchStatus.refused, BatchStatus.failed):
-        raise InvalidTransition(f"{BATCH_STATUS_LABELS[BatchStatus(batch.status)]}的批次不能放弃")
+        raise InvalidTransition(msg("{batch_status}的批次不能放弃",
+                                    batch_status=msg(BATCH_STATUS_LABELS[BatchStatus(batch.status)])))
     before = batch.status
     write_row(session, ImportBatch, batch.id, {"status": BatchStatus.discarded, "updated_at": utcnow()})
     record(session, actor=actor, action="import.discard", object_type="import_batch", object_id=batch.id,
@@ -465,14 +468,15 @@ def submit(session: Session, *, actor: User, batch_id: int) -> ImportBatch:
     """The start of batch_intake: only a checked batch with rows to import goes to the principal."""
     batch = session.get(ImportBatch, batch_id, with_for_update={"of": ImportBatch})
     if batch is None or not sees(actor, batch.school):
-        raise NotFound(f"找不到导入批次 {batch_id}")
+        raise NotFound(msg("找不到导入批次 {batch_id}", batch_id=batch_id))
     if not holds(actor, Role.school_registrar, batch.school):
-        raise PermissionDenied("只有本校学籍管理员可以提交导入批次")
+        raise PermissionDenied(msg("只有本校学籍管理员可以提交导入批次"))
     if batch.status != BatchStatus.validated:
-        raise InvalidTransition(f"{BATCH_STATUS_LABELS[BatchStatus(batch.status)]}的批次不能提交审核")
+        raise InvalidTransition(msg("{batch_status}的批次不能提交审核",
+                                    batch_status=msg(BATCH_STATUS_LABELS[BatchStatus(batch.status)])))
     if not (batch.counts or {}).get(RowOutcome.new):
-        raise RuleViolation("该批次没有可导入的学生行：请修改校验结果中的错误后重新上传",
-                            details=[{"field": "batch_id", "message": "没有可导入的行"}])
+        raise RuleViolation(msg("该批次没有可导入的学生行：请修改校验结果中的错误后重新上传"),
+                            details=[{"field": "batch_id", "message": msg("没有可导入的行")}])
     write_row(session, ImportBatch, batch.id, {"status": BatchStatus.submitted, "updated_at": utcnow()})
     record(session, actor=actor, action="import.submit", object_type="import_batch", object_id=batch.id,
            org_unit_id=batch.school_id, before={"status": BatchStatus.validated}, after={"status": BatchStatus.submitted})
@@ -489,15 +493,15 @@ def parse_row_numbers(text: str | None) -> set[int]:
     if not text or not text.strip():
         return set()
     if not _ROW_LIST.match(text):
-        raise RuleViolation("排除的行号：请填写行号，用逗号分隔，连续的行可写成 30-42",
-                            details=[{"field": "excluded_rows", "message": "格式不正确"}])
+        raise RuleViolation(msg("排除的行号：请填写行号，用逗号分隔，连续的行可写成 30-42"),
+                            details=[{"field": "excluded_rows", "message": msg("格式不正确")}])
     numbers: set[int] = set()
     for part in re.split(r"[,，、;；\s]+", re.sub(r"\s*-\s*", "-", text.strip())):
         first, _, last = part.partition("-")
         low, high = int(first), int(last or first)
         if high < low or high - low > 100_000:
-            raise RuleViolation(f"排除的行号：{part} 不是有效的行号范围",
-                                details=[{"field": "excluded_rows", "message": "范围不正确"}])
+            raise RuleViolation(msg("排除的行号：{part} 不是有效的行号范围", part=part),
+                                details=[{"field": "excluded_rows", "message": msg("范围不正确")}])
         numbers.update(range(low, high + 1))
     return numbers
 
@@ -515,15 +519,15 @@ def confirm(session: Session, *, batch_id: int, excluded_rows: str | None, actor
     """确认入库: the batch's new rows become active students, each with its first enrolment period."""
     batch = session.get(ImportBatch, batch_id, with_for_update={"of": ImportBatch}, populate_existing=True)
     if batch is None or batch.status != BatchStatus.submitted:
-        raise InvalidTransition("只能确认审核中的导入批次")
+        raise InvalidTransition(msg("只能确认审核中的导入批次"))
     excluded = parse_row_numbers(excluded_rows)
     conn = session.connection()
     rows = [row._asdict() for row in conn.execute(_STAGED_ROWS, {"batch_id": batch.id})]
     unknown = sorted(excluded - {row["row_number"] for row in rows})
     if unknown:
         listed = "、".join(str(n) for n in unknown[:10]) + ("等" if len(unknown) > 10 else "")
-        raise RuleViolation(f"排除的行号：第 {listed} 行不在本批名单中",
-                            details=[{"field": "excluded_rows", "message": "行号不存在"}])
+        raise RuleViolation(msg("排除的行号：第 {listed} 行不在本批名单中", listed=listed),
+                            details=[{"field": "excluded_rows", "message": msg("行号不存在")}])
 
     checkable = [row for row in rows if row["outcome"] != RowOutcome.invalid]
     left_out = [row for row in checkable if row["row_number"] in excluded]
@@ -574,8 +578,8 @@ def _insert_students(session: Session, batch: ImportBatch, rows: list[dict[str, 
             conn.execute(insert(Student.__table__), chunk)
     except IntegrityError as err:
         # A single intake of one of these IDs was confirmed between our check and this insert.
-        raise Conflict("确认入库时发现县内已有相同证件号的在籍学生（可能刚被其他学校确认），请重试",
-                       details=[{"field": "id_number", "message": "县内重复"}]) from err
+        raise Conflict(msg("确认入库时发现县内已有相同证件号的在籍学生（可能刚被其他学校确认），请重试"),
+                       details=[{"field": "id_number", "message": msg("县内重复")}]) from err
     ids = {row["id"]: new_id for row, new_id in zip(rows, new_ids, strict=True)}
     by_row = {row["id"]: row for row in rows}
     periods = [{"student_id": sid, "school_id": batch.school_id, "from_month": by_row[rid]["data"]["enrolled_month"],
@@ -597,7 +601,7 @@ def close(session: Session, *, batch_id: int, decision: str, comment: str | None
     """Returned or rejected: nothing was imported; the registrar fixes the file and uploads it again."""
     batch = session.get(ImportBatch, batch_id, with_for_update={"of": ImportBatch}, populate_existing=True)
     if batch is None or batch.status != BatchStatus.submitted:
-        raise InvalidTransition("只能退回或驳回审核中的导入批次")
+        raise InvalidTransition(msg("只能退回或驳回审核中的导入批次"))
     status = BatchStatus.rejected if decision == "reject" else BatchStatus.returned
     write_row(session, ImportBatch, batch.id, {"status": status, "comment": comment, "updated_at": utcnow()})
     record(session, actor=actor, action=f"import.{status.value}", object_type="import_batch", object_id=batch.id,
@@ -609,7 +613,7 @@ def withdraw(session: Session, *, batch_id: int, reason: str, actor: User | None
     """The registrar took the submission back: the batch is checked again, to resubmit or discard."""
     batch = session.get(ImportBatch, batch_id, with_for_update={"of": ImportBatch}, populate_existing=True)
     if batch is None or batch.status != BatchStatus.submitted:
-        raise InvalidTransition("只能撤回审核中的导入批次")
+        raise InvalidTransition(msg("只能撤回审核中的导入批次"))
     write_row(session, ImportBatch, batch.id, {"status": BatchStatus.validated, "updated_at": utcnow()})
     record(session, actor=actor, action="import.withdraw", object_type="import_batch", object_id=batch.id,
            org_unit_id=batch.school_id, instance_id=instance_id, reason=reason,
@@ -622,11 +626,11 @@ def registrar_for(session: Session, school_code: str, username: str | None = Non
     if username:
         user = find_user(session, username=username)
         if user is None:
-            raise NotFound(f"找不到用户 {username}")
+            raise NotFound(msg("找不到用户 {username}", username=username))
         return user
     users = session.scalars(select(User).join(RoleGrant, RoleGrant.user_id == User.id)
                             .where(RoleGrant.role == Role.school_registrar, RoleGrant.org_unit_id == school.id)
                             .order_by(User.username)).all()
     if not users:
-        raise NotFound(f"{school.name}还没有学籍管理员：请用 --user 指定上传人")
+        raise NotFound(msg("{name}还没有学籍管理员：请用 --user 指定上传人", name=school.name))
     return users[0]

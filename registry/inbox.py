@@ -22,13 +22,24 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from registry.access import OVERSIGHT_ROLES, holds, scope_clause
 from registry.audit import record
 from registry.db import Base, UTCDateTime, utcnow
-from registry.errors import Conflict, DomainError, InvalidTransition, NotFound, PermissionDenied, RuleViolation
+from registry.errors import (
+    Conflict,
+    DomainError,
+    InvalidTransition,
+    NotFound,
+    PermissionDenied,
+    RuleViolation,
+    join_messages,
+    msg,
+)
 from registry.org_units import OrgKind, OrgUnit
 from registry.settings import local_zone
 from registry.users import ROLE_LABELS, Role, RoleGrant, User, find_user
 from registry.workflows import (
     TASK_LIST_LOADS,
     HumanTask,
+    InstanceStatus,
+    ProcessInstance,
     ProcessVersion,
     TaskStatus,
     complete_task,
@@ -45,10 +56,11 @@ class Tab(StrEnum):
     scope = "scope"
 
 
-TAB_LABELS = {Tab.mine: "我的任务", Tab.to_claim: "待认领", Tab.done: "我已办", Tab.scope: "辖区全部待办"}
+TAB_LABELS = {Tab.mine: msg("我的任务"), Tab.to_claim: msg("待认领"), Tab.done: msg("我已办"),
+              Tab.scope: msg("辖区全部待办")}
 # Who may hand a task to someone else: a principal within the school, a county reviewer within the county.
 SUPERVISORS = {OrgKind.school: Role.school_principal, OrgKind.county: Role.county_reviewer}
-SORTS = {"due": "截止时间", "created": "到达时间", "process": "流程"}
+SORTS = {"due": msg("截止时间"), "created": msg("到达时间"), "process": msg("流程")}
 MAX_BATCH = 500
 
 
@@ -109,9 +121,18 @@ def _tab_clause(actor: User, tab: Tab) -> ColumnElement[bool]:
     return (HumanTask.status == TaskStatus.open) & HumanTask.claimed_by_id.is_(None) & or_(*own_roles)
 
 
-def _filtered(actor: User, query: InboxQuery, *, now: datetime, zone: ZoneInfo) -> Any:
+def _filtered(actor: User, query: InboxQuery, *, now: datetime, zone: ZoneInfo, held: bool = False) -> Any:
+    """The tab's tasks under the query's filters. Open tasks of an instance that is not running (suspended
+    by a process administrator, stopped in error) are left out: nobody can complete them now, a batch
+    decision including one would fail as a whole, and counts and deadlines would promise work that cannot
+    be done. `held=True` gives just those instead, for the line that says how many wait. The done tab
+    keeps every task its user completed, whatever became of the instance."""
     statement = (select(HumanTask).join(OrgUnit, HumanTask.org_unit_id == OrgUnit.id)
                  .where(_tab_clause(actor, query.tab)))
+    if query.tab != Tab.done:
+        running = ProcessInstance.status == InstanceStatus.running
+        statement = (statement.join(ProcessInstance, HumanTask.instance_id == ProcessInstance.id)
+                     .where(~running if held else running))
     if query.process_id:
         statement = statement.where(HumanTask.process_id == query.process_id)
     if query.school_code:
@@ -150,6 +171,15 @@ def tab_counts(session: Session, *, actor: User, query: InboxQuery, now: datetim
         statement = _filtered(actor, InboxQuery(**{**query.__dict__, "tab": tab}), now=now, zone=zone)
         counts[tab] = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
     return counts
+
+
+def held_count(session: Session, *, actor: User, query: InboxQuery, now: datetime | None = None,
+               zone: ZoneInfo | None = None) -> int:
+    """Open tasks the tab would show but for their instance being suspended or in error (not the done tab)."""
+    if query.tab == Tab.done:
+        return 0
+    statement = _filtered(actor, query, now=now or utcnow(), zone=zone or local_zone(), held=True)
+    return session.scalar(select(func.count()).select_from(statement.subquery())) or 0
 
 
 def tabs_for(actor: User) -> list[Tab]:
@@ -221,15 +251,17 @@ def candidates(session: Session, *, task: HumanTask) -> list[User]:
 def reassign(session: Session, *, actor: User, task_id: int, to_username: str, reason: str | None = None) -> HumanTask:
     task = get_task(session, actor=actor, task_id=task_id)
     if not may_reassign(actor, task):
-        raise PermissionDenied("只有本校校长或县营养办审核员可以转派任务")
+        raise PermissionDenied(msg("只有本校校长或县营养办审核员可以转派任务"))
     if task.status != TaskStatus.open:
-        raise InvalidTransition("任务已完成，不能转派")
+        raise InvalidTransition(msg("任务已完成，不能转派"))
     target = find_user(session, username=(to_username or "").strip())
     if target is None or not target.active:
-        raise RuleViolation(f"转派给：找不到用户 {to_username}", details=[{"field": "to_username", "message": "用户不存在"}])
+        raise RuleViolation(msg("转派给：找不到用户 {username}", username=to_username),
+                            details=[{"field": "to_username", "message": msg("用户不存在")}])
     if not holds(target, task.role, task.org_unit):
-        raise RuleViolation(f"转派给：{target.display_name}不是{task.org_unit.name}的{ROLE_LABELS[Role(task.role)]}，不能办理此任务",
-                            details=[{"field": "to_username", "message": "没有办理此任务的角色"}])
+        raise RuleViolation(msg("转派给：{name}不是{org_unit}的{role}，不能办理此任务", name=target.display_name,
+                                org_unit=task.org_unit.name, role=msg(ROLE_LABELS[Role(task.role)])),
+                            details=[{"field": "to_username", "message": msg("没有办理此任务的角色")}])
     before = task.claimed_by_id
     task.claimed_by_id = target.id
     session.flush()
@@ -261,14 +293,15 @@ def complete_many(session: Session, *, actor: User, task_ids: list[int], data: d
     now = now or utcnow()
     ids = list(dict.fromkeys(task_ids))
     if not ids:
-        raise RuleViolation("请至少选择一项任务", details=[{"field": "task_ids", "message": "未选择任务"}])
+        raise RuleViolation(msg("请至少选择一项任务"), details=[{"field": "task_ids", "message": msg("未选择任务")}])
     if len(ids) > MAX_BATCH:
-        raise RuleViolation(f"一次最多办理 {MAX_BATCH} 项", details=[{"field": "task_ids", "message": "过多"}])
+        raise RuleViolation(msg("一次最多办理 {max_batch} 项", max_batch=MAX_BATCH),
+                            details=[{"field": "task_ids", "message": msg("过多")}])
     tasks = [get_task(session, actor=actor, task_id=task_id) for task_id in ids]
     kinds = {(t.process_id, t.task_id) for t in tasks}
     if len(kinds) > 1:
-        raise RuleViolation("批量办理只能选择同一流程、同一环节的任务",
-                            details=[{"field": "task_ids", "message": "任务类型不一致"}])
+        raise RuleViolation(msg("批量办理只能选择同一流程、同一环节的任务"),
+                            details=[{"field": "task_ids", "message": msg("任务类型不一致")}])
     results: list[ItemResult] = []
     outer = session.begin_nested()
     for task in tasks:
@@ -277,8 +310,9 @@ def complete_many(session: Session, *, actor: User, task_ids: list[int], data: d
         try:
             completed, warnings = complete_task(session, actor=actor, task_id=task.id, data=dict(data), now=now)
             item.commit()
-            note = "；".join(w.message for w in warnings)
-            results.append(ItemResult(task.id, task.title, subject, True, f"已办理{('：' + note) if note else ''}"))
+            note = join_messages(w.message for w in warnings)
+            results.append(ItemResult(task.id, task.title, subject, True,
+                                      msg("已办理：{note}", note=note) if note else msg("已办理")))
         except DomainError as err:
             item.rollback()
             # Parts of a completion are plain statements the session does not track: reload from the database.
@@ -292,7 +326,8 @@ def complete_many(session: Session, *, actor: User, task_ids: list[int], data: d
     else:
         outer.rollback()
         session.expire_all()
-        results = [r if not r.ok else ItemResult(r.task_id, r.title, r.subject, True, "可以办理（因其他任务出错，本次未提交）")
+        results = [r if not r.ok else ItemResult(r.task_id, r.title, r.subject, True,
+                                                 msg("可以办理（因其他任务出错，本次未提交）"))
                    for r in results]
     return succeeded, results
 
@@ -314,9 +349,10 @@ class SavedView(Base):
 def save_view(session: Session, *, actor: User, name: str, query: InboxQuery) -> SavedView:
     name = (name or "").strip()
     if not name or len(name) > 60:
-        raise RuleViolation("视图名称：必填，最多 60 字", details=[{"field": "name", "message": "必填，最多 60 字"}])
+        raise RuleViolation(msg("视图名称：必填，最多 60 字"),
+                            details=[{"field": "name", "message": msg("必填，最多 60 字")}])
     if session.scalar(select(func.count()).select_from(SavedView).where(SavedView.user_id == actor.id)) >= 50:
-        raise Conflict("每人最多保存 50 个视图，请先删除不用的视图")
+        raise Conflict(msg("每人最多保存 50 个视图，请先删除不用的视图"))
     view = SavedView(user_id=actor.id, name=name, query=query.as_query_string())
     session.add(view)
     session.flush()
@@ -333,7 +369,7 @@ def get_view(session: Session, view_id: int) -> SavedView:
     """Any signed-in user may open a shared view: it holds filters only, and the inbox scopes the rows."""
     view = session.get(SavedView, view_id)
     if view is None:
-        raise NotFound(f"找不到视图 {view_id}")
+        raise NotFound(msg("找不到视图 {view_id}", view_id=view_id))
     return view
 
 
@@ -344,7 +380,7 @@ def view_params(view: SavedView) -> dict[str, str]:
 def delete_view(session: Session, *, actor: User, view_id: int) -> None:
     view = get_view(session, view_id)
     if view.user_id != actor.id:
-        raise PermissionDenied("只能删除自己保存的视图")
+        raise PermissionDenied(msg("只能删除自己保存的视图"))
     session.execute(delete(SavedView).where(SavedView.id == view.id))
     record(session, actor=actor, action="view.delete", object_type="saved_view", object_id=view_id,
            before={"name": view.name, "query": view.query})

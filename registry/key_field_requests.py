@@ -22,7 +22,7 @@ from registry.access import holds, mask_id_number, may_see_full_id
 from registry.audit import record
 from registry.code_tables import load_code_tables
 from registry.db import Base, JSONType, UTCDateTime, utcnow
-from registry.errors import InvalidTransition, NotFound, PermissionDenied, RuleViolation
+from registry.errors import InvalidTransition, NotFound, PermissionDenied, RuleViolation, join_messages, msg
 from registry.rules.student import FIELD_LABELS
 from registry.students import KEY_FIELDS, STATUS_LABELS, Student, StudentStatus
 from registry.users import Role, User
@@ -67,29 +67,31 @@ def _checked(student: Student, changes: Any, reason: Any, *, today: date) -> tup
     problems: list[dict[str, str]] = []
     clean_reason = reason.strip() if isinstance(reason, str) else ""
     if not clean_reason:
-        problems.append({"field": "reason", "message": "申请理由：必填"})
+        problems.append({"field": "reason", "message": msg("申请理由：必填")})
     elif len(clean_reason) > REASON_MAX:
-        problems.append({"field": "reason", "message": f"申请理由：不能超过 {REASON_MAX} 字"})
+        problems.append({"field": "reason", "message": msg("申请理由：不能超过 {reason_max} 字", reason_max=REASON_MAX)})
     if not isinstance(changes, dict) or not changes:
-        problems.append({"field": "changes", "message": "变更内容：请至少填写一项要变更的关键信息"})
-        raise RuleViolation("关键信息变更申请有误：" + "；".join(p["message"] for p in problems), details=problems)
+        problems.append({"field": "changes", "message": msg("变更内容：请至少填写一项要变更的关键信息")})
+        raise RuleViolation(msg("关键信息变更申请有误：{problems}", problems=join_messages(p["message"] for p in problems)),
+                            details=problems)
     other = [k for k in changes if k not in CHANGEABLE]
     if other:
-        problems += [{"field": k, "message": f"{FIELD_LABELS.get(k, k)}：不是关键信息，请在学生信息“修改”页面更正"
-                      if k in FIELD_LABELS else f"{k}：不是学生信息的字段"} for k in other]
-        raise RuleViolation("关键信息变更只能更改姓名、性别、出生日期、身份证件类型、身份证件号和学籍辅号",
+        problems += [{"field": k, "message": msg("{field}：不是关键信息，请在学生信息“修改”页面更正", field=msg(FIELD_LABELS[k]))
+                      if k in FIELD_LABELS else msg("{field}：不是学生信息的字段", field=k)} for k in other]
+        raise RuleViolation(msg("关键信息变更只能更改姓名、性别、出生日期、身份证件类型、身份证件号和学籍辅号"),
                             details=problems)
     current = student.fields()
     try:
         clean, _ = students.validate_student({**current, **changes}, today=today)
     except RuleViolation as err:
-        raise RuleViolation("；".join([err.message, *(p["message"] for p in problems)]),
+        raise RuleViolation(join_messages([err.message, *(p["message"] for p in problems)]),
                             details=[*(err.details or []), *problems]) from None
     changed = {k: clean.get(k) for k in changes if clean.get(k) != current.get(k)}
     if not changed:
-        problems += [{"field": k, "message": f"{FIELD_LABELS[k]}：与现有信息相同"} for k in changes]
+        problems += [{"field": k, "message": msg("{field}：与现有信息相同", field=msg(FIELD_LABELS[k]))} for k in changes]
     if problems:
-        raise RuleViolation("关键信息变更申请有误：" + "；".join(p["message"] for p in problems), details=problems)
+        raise RuleViolation(msg("关键信息变更申请有误：{problems}", problems=join_messages(p["message"] for p in problems)),
+                            details=problems)
     return changed, clean_reason
 
 
@@ -97,17 +99,17 @@ def filing_check(session: Session, *, actor: User, student_id: int, today: date)
     """The student, if `actor` may file an application for them now; raises why not (the start page asks first)."""
     student = students.get_student(session, actor=actor, student_id=student_id)
     if not holds(actor, Role.school_registrar, student.school):
-        raise PermissionDenied("只有本校学籍管理员可以代监护人提交关键信息变更申请")
+        raise PermissionDenied(msg("只有本校学籍管理员可以代监护人提交关键信息变更申请"))
     if student.status == StudentStatus.pending:
-        raise InvalidTransition("待审核的学生请在录入流程的“退回修改”任务中修改")
+        raise InvalidTransition(msg("待审核的学生请在录入流程的“退回修改”任务中修改"))
     if student.status != StudentStatus.active:
-        raise InvalidTransition(f"{STATUS_LABELS[StudentStatus(student.status)]}的学生不能变更关键信息")
+        raise InvalidTransition(msg("{status}的学生不能变更关键信息", status=msg(STATUS_LABELS[StudentStatus(student.status)])))
     lock = students.key_fields_lock_date(session, student)
     if lock is None or today < lock:
         # Before the lock the registrar corrects the record directly: no application, no county step.
-        raise InvalidTransition(f"该生关键信息尚未锁定（将于 {lock} 锁定），请在学生信息“修改”页面直接更正"
-                                f"（/students/{student.id}/edit）",
-                                details=[{"field": "student_id", "message": "关键信息尚未锁定，可直接修改"}])
+        raise InvalidTransition(msg("该生关键信息尚未锁定（将于 {lock} 锁定），请在学生信息“修改”页面直接更正（/students/{id}/edit）",
+                                    lock=lock, id=student.id),
+                                details=[{"field": "student_id", "message": msg("关键信息尚未锁定，可直接修改")}])
     return student
 
 
@@ -132,9 +134,10 @@ def file_request(session: Session, *, actor: User, student_id: int, changes: Any
 def _open_request(session: Session, request_id: int) -> KeyFieldRequest:
     request = session.get(KeyFieldRequest, request_id, with_for_update={"of": KeyFieldRequest})
     if request is None:
-        raise NotFound(f"找不到关键信息变更申请 {request_id}")
+        raise NotFound(msg("找不到关键信息变更申请 {request_id}", request_id=request_id))
     if request.status != RequestStatus.open:
-        raise InvalidTransition(f"该申请{REQUEST_STATUS_LABELS[RequestStatus(request.status)]}，不能再办理")
+        raise InvalidTransition(msg("该申请{request_status}，不能再办理",
+                                    request_status=msg(REQUEST_STATUS_LABELS[RequestStatus(request.status)])))
     return request
 
 
@@ -162,8 +165,8 @@ def _scans(session: Session, instance_id: int | None) -> int:
 
 def _require_scan(session: Session, request: KeyFieldRequest) -> None:
     if not _scans(session, request.instance_id):
-        raise RuleViolation("请先上传监护人签字的申请书扫描件（PDF、JPEG 或 PNG），再提交",
-                            details=[{"field": "file", "message": "缺少申请书扫描件"}])
+        raise RuleViolation(msg("请先上传监护人签字的申请书扫描件（PDF、JPEG 或 PNG），再提交"),
+                            details=[{"field": "file", "message": msg("缺少申请书扫描件")}])
 
 
 def check_ready(session: Session, *, request_id: int, today: date) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from registry.access import scope_clause
 from registry.audit import record
 from registry.db import Base, UTCDateTime, is_postgres, reserve_ids, utcnow
-from registry.errors import NotFound, PermissionDenied, RuleViolation
+from registry.errors import NotFound, PermissionDenied, RuleViolation, join_messages, msg
 from registry.org_units import OrgUnit
 from registry.settings import get_settings, local_zone
 from registry.users import Role, User
@@ -59,13 +59,17 @@ class Kind(StrEnum):
     due_changed = "due_changed"
     process_end = "process_end"
     digest = "digest"
+    process_error = "process_error"
 
 
-CHANNEL_LABELS = {Channel.in_app: "站内消息", Channel.email: "电子邮件", Channel.webhook: "群机器人（Webhook）"}
-STATUS_LABELS = {Status.pending: "待发送", Status.sending: "发送中", Status.sent: "已发送", Status.failed: "发送失败",
-                 Status.held: "待汇总", Status.digested: "已汇总发送"}
-KIND_LABELS = {Kind.reminder: "待办提醒", Kind.overdue: "逾期提醒", Kind.escalation: "逾期上报",
-               Kind.due_changed: "截止时间变更", Kind.process_end: "办理结果", Kind.digest: "每日汇总"}
+# Shown on pages only (translated there); what is stored and sent is written in notification_templates.
+CHANNEL_LABELS = {Channel.in_app: msg("站内消息"), Channel.email: msg("电子邮件"),
+                  Channel.webhook: msg("群机器人（Webhook）")}
+STATUS_LABELS = {Status.pending: msg("待发送"), Status.sending: msg("发送中"), Status.sent: msg("已发送"),
+                 Status.failed: msg("发送失败"), Status.held: msg("待汇总"), Status.digested: msg("已汇总发送")}
+KIND_LABELS = {Kind.reminder: msg("待办提醒"), Kind.overdue: msg("逾期提醒"), Kind.escalation: msg("逾期上报"),
+               Kind.due_changed: msg("截止时间变更"), Kind.process_end: msg("办理结果"), Kind.digest: msg("每日汇总"),
+               Kind.process_error: msg("流程出错")}
 # The digest goes out once a day at this local time, with everything held until then.
 DIGEST_TIME = time(8, 30)
 PAGE_SIZE = 50
@@ -163,18 +167,19 @@ def update_preferences(session: Session, *, actor: User, preferences: Preference
     problems = []
     address = (preferences.email_address or "").strip() or None
     if address and (len(address) > 254 or not _EMAIL.match(address)):
-        problems.append({"field": "email_address", "message": "电子邮箱：格式不正确"})
+        problems.append({"field": "email_address", "message": msg("电子邮箱：格式不正确")})
     url = (preferences.webhook_url or "").strip() or None
     if url:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 500:
-            problems.append({"field": "webhook_url", "message": "Webhook 地址：应为 http:// 或 https:// 开头的网址"})
+            problems.append({"field": "webhook_url", "message": msg("Webhook 地址：应为 http:// 或 https:// 开头的网址")})
     if preferences.webhook and not url:
-        problems.append({"field": "webhook_url", "message": "Webhook 地址：启用群机器人通知时必填"})
+        problems.append({"field": "webhook_url", "message": msg("Webhook 地址：启用群机器人通知时必填")})
     if preferences.email and preferences.digest and not address and not url:
-        problems.append({"field": "digest", "message": "每日汇总：请先填写电子邮箱或 Webhook 地址"})
+        problems.append({"field": "digest", "message": msg("每日汇总：请先填写电子邮箱或 Webhook 地址")})
     if problems:
-        raise RuleViolation("通知设置有误：" + "；".join(p["message"] for p in problems), details=problems)
+        raise RuleViolation(msg("通知设置有误：{problems}", problems=join_messages(p["message"] for p in problems)),
+                            details=problems)
     row = session.get(NotificationPreference, actor.id)
     before = None
     if row is None:
@@ -296,6 +301,39 @@ def notify_initiator(session: Session, *, instance_id: int, message: str, now: d
     return send(session, message=rendered, recipients=[row.started_by_id], now=now)
 
 
+def notify_process_error(session: Session, *, instance_id: int, element: str, message: str,
+                         now: datetime) -> list[int]:
+    """The process administrators over an instance (a grant at its org unit or above) hear that a script or
+    service task of it failed and it waits in status error for them. In-app only: the fix is made in the app."""
+    from registry.users import RoleGrant
+
+    instance = Base.metadata.tables["process_instance"]
+    version = Base.metadata.tables["process_version"]
+    row = session.execute(select(instance.c.subject_label, instance.c.org_unit_id, version.c.name)
+                          .join(version, version.c.id == instance.c.process_version_id)
+                          .where(instance.c.id == instance_id)).one_or_none()
+    if row is None:
+        return []
+    unit = session.get(OrgUnit, row.org_unit_id)
+    ancestors = [int(part) for part in unit.path.strip("/").split("/")] if unit is not None else []
+    admins = set(session.scalars(select(User.id).join(RoleGrant, RoleGrant.user_id == User.id).where(
+        RoleGrant.role == Role.process_admin, RoleGrant.org_unit_id.in_(ancestors), User.active.is_(True))))
+    if not admins:
+        return []
+    about = f"（{row.subject_label}）" if row.subject_label else ""
+    link = f"/processes/instances/{instance_id}"
+    base_url = get_settings().public_url.rstrip("/")
+    rendered = Message(
+        kind=Kind.process_error, key=f"instance:{instance_id}:error@{now:%Y%m%dT%H%M%S%f}", link=link,
+        instance_id=instance_id, org_unit_id=row.org_unit_id,
+        subject=f"【流程出错】{row.name}{about}：环节“{element}”执行失败"[:200],
+        body=(f"流程“{row.name}”{about}的自动环节“{element}”执行失败，流程已停在该环节，等待处理。\n\n"
+              f"错误信息：{message}\n\n请修正流程定义、将实例迁移到修正后的版本后重试：{base_url}{link}"))
+    rows = [r for r in rows_for(rendered, admins, preferences_for(session, admins), now)
+            if r["channel"] == Channel.in_app]
+    return insert_rows(session, rows)
+
+
 # --- the bell and the notifications page -------------------------------------------------------
 
 def unread_count(session: Session, *, user_id: int) -> int:
@@ -317,7 +355,7 @@ def list_mine(session: Session, *, actor: User, unread_only: bool = False, limit
 def mark_read(session: Session, *, actor: User, notification_id: int, now: datetime | None = None) -> Notification:
     row = session.get(Notification, notification_id)
     if row is None or row.recipient_id != actor.id or row.channel != Channel.in_app:
-        raise NotFound(f"找不到通知 {notification_id}")
+        raise NotFound(msg("找不到通知 {notification_id}", notification_id=notification_id))
     if row.read_at is None:
         row.read_at = now or utcnow()
         session.flush()
@@ -345,7 +383,7 @@ class OutboxView(StrEnum):
 
 def _admin_scope(actor: User) -> Any:
     if not any(g.role == Role.county_admin for g in actor.grants):
-        raise PermissionDenied("只有县教育局系统管理员可以查看发件箱")
+        raise PermissionDenied(msg("只有县教育局系统管理员可以查看发件箱"))
     return scope_clause(actor, OrgUnit.path, roles=[Role.county_admin])
 
 
@@ -378,9 +416,9 @@ def retry(session: Session, *, actor: User, notification_id: int, now: datetime 
                           .where(Notification.id == notification_id,
                                  or_(Notification.org_unit_id.is_(None), scope))).one_or_none()
     if row is None:
-        raise NotFound(f"找不到通知 {notification_id}")
+        raise NotFound(msg("找不到通知 {notification_id}", notification_id=notification_id))
     if row.status != Status.failed:
-        raise RuleViolation("只有发送失败的通知可以重发", details=[{"field": "status", "message": "不是发送失败"}])
+        raise RuleViolation(msg("只有发送失败的通知可以重发"), details=[{"field": "status", "message": msg("不是发送失败")}])
     row.status, row.attempts, row.next_attempt_at = Status.pending, 0, now or utcnow()
     session.flush()
     record(session, actor=actor, action="notification.retry", object_type="notification", object_id=row.id,

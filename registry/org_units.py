@@ -6,7 +6,7 @@ from sqlalchemy import ForeignKey, Index, String, bindparam, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from registry.db import Base
-from registry.errors import Conflict, NotFound
+from registry.errors import Conflict, NotFound, msg
 
 
 class OrgKind(StrEnum):
@@ -44,10 +44,11 @@ def create_org_unit(
     session: Session, *, code: str, name: str, kind: OrgKind, parent: OrgUnit | None = None
 ) -> OrgUnit:
     if find_org_unit(session, code=code) is not None:
-        raise Conflict(f"机构代码 {code} 已存在", details=[{"field": "code", "message": "已存在"}])
+        raise Conflict(msg("机构代码 {code} 已存在", code=code), details=[{"field": "code", "message": msg("已存在")}])
     expected_parent = PARENT_KIND.get(kind)
     if (parent.kind if parent else None) != expected_parent:
-        raise Conflict(f"{KIND_LABELS[kind]}的上级必须是{KIND_LABELS.get(expected_parent, '无') if expected_parent else '无'}")
+        raise Conflict(msg("{kind}的上级必须是{value}",
+                           kind=msg(KIND_LABELS[kind]), value=KIND_LABELS.get(expected_parent, '无') if expected_parent else '无'))
     unit = OrgUnit(code=code, name=name, kind=kind, parent_id=parent.id if parent else None)
     session.add(unit)
     session.flush()
@@ -66,7 +67,7 @@ def find_org_unit(session: Session, *, code: str) -> OrgUnit | None:
 def get_org_unit(session: Session, *, code: str) -> OrgUnit:
     unit = find_org_unit(session, code=code)
     if unit is None:
-        raise NotFound(f"找不到机构 {code}")
+        raise NotFound(msg("找不到机构 {code}", code=code))
     return unit
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageCms, ImageOps
 
-from registry.errors import RuleViolation
+from registry.errors import RuleViolation, msg
 
 FIELD = "photo"
 LABEL = "学生照片"
@@ -49,10 +49,11 @@ class AcceptedPhoto:
 
 def accept_photo(data: bytes, *, max_bytes: int = MAX_BYTES) -> AcceptedPhoto:
     if not data:
-        raise _refused("文件为空，请重新选择照片")
+        raise _refused(msg("文件为空，请重新选择照片"))
     # Before any decoding: the size of the upload is the one cost known without parsing it.
     if len(data) > max_bytes:
-        raise _refused(f"文件过大（{_megabytes(len(data), up=True)}），不能超过 {_megabytes(max_bytes)}")
+        raise _refused(msg("文件过大（{data_count}），不能超过 {max_bytes}",
+                           data_count=_megabytes(len(data), up=True), max_bytes=_megabytes(max_bytes)))
     kind = _sniff(data)
     declared = _declared_size(data, kind)
     if declared is None:
@@ -71,7 +72,7 @@ def accept_photo(data: bytes, *, max_bytes: int = MAX_BYTES) -> AcceptedPhoto:
             picture = _upright(source)
             picture = _on_white(_to_srgb(picture))
     except Image.DecompressionBombError as error:
-        raise _refused(f"图片尺寸过大，不能超过 {MAX_PIXELS // 10_000} 万像素；请缩小后再上传") from error
+        raise _refused(msg("图片尺寸过大，不能超过 {value} 万像素；请缩小后再上传", value=MAX_PIXELS // 10_000)) from error
     except _DECODE_ERRORS as error:
         raise _corrupt() from error
 
@@ -99,12 +100,11 @@ def _sniff(data: bytes) -> str:
     if found == "HEIC":
         # The default format of iPhone cameras: the registrar needs to know how to get a JPEG.
         raise _refused(
-            "只接受 JPEG 或 PNG 格式，此文件是 HEIC 格式（苹果手机照片）；"
-            "请在手机“设置—相机—格式”中选择“兼容性最佳”后重拍，或先导出为 JPEG"
+            msg("只接受 JPEG 或 PNG 格式，此文件是 HEIC 格式（苹果手机照片）；请在手机“设置—相机—格式”中选择“兼容性最佳”后重拍，或先导出为 JPEG")
         )
     if found:
-        raise _refused(f"只接受 JPEG 或 PNG 格式，此文件是 {found} 格式")
-    raise _refused("只接受 JPEG 或 PNG 格式的图片，此文件不是图片")
+        raise _refused(msg("只接受 JPEG 或 PNG 格式，此文件是 {found} 格式", found=found))
+    raise _refused(msg("只接受 JPEG 或 PNG 格式的图片，此文件不是图片"))
 
 
 def _other_format(data: bytes) -> str | None:
@@ -171,7 +171,8 @@ def _check_pixels(width: int, height: int) -> None:
     if width <= 0 or height <= 0:
         raise _corrupt()
     if width * height > MAX_PIXELS:
-        raise _refused(f"图片尺寸过大（{width}×{height} 像素），不能超过 {MAX_PIXELS // 10_000} 万像素；请缩小后再上传")
+        raise _refused(msg("图片尺寸过大（{width}×{height} 像素），不能超过 {value} 万像素；请缩小后再上传",
+                           width=width, height=height, value=MAX_PIXELS // 10_000))
 
 
 def _upright(picture: Image.Image) -> Image.Image:
@@ -235,9 +236,9 @@ def _megabytes(size: int, *, up: bool = False) -> str:
 
 
 def _refused(reason: str) -> RuleViolation:
-    message = f"{LABEL}：{reason}"
+    message = msg("{label}：{reason}", label=msg(LABEL), reason=reason)
     return RuleViolation(message, details=[{"field": FIELD, "message": message}])
 
 
 def _corrupt() -> RuleViolation:
-    return _refused("图片文件已损坏或不完整，无法读取；请重新拍摄或导出后再上传")
+    return _refused(msg("图片文件已损坏或不完整，无法读取；请重新拍摄或导出后再上传"))

@@ -15,11 +15,12 @@ from engine import runtime, versions
 from engine.errors import EngineError
 from registry import workflows
 from registry.access import holds, scope_clause
-from registry.actions import WITHDRAWALS, ServiceContext
+from registry.actions import REGISTERED, WITHDRAWALS, ServiceContext, starting_role
 from registry.audit import AuditEntry, record
 from registry.db import utcnow, write_row
-from registry.errors import Conflict, InvalidTransition, NotFound, PermissionDenied, RuleViolation
+from registry.errors import Conflict, InvalidTransition, NotFound, PermissionDenied, RuleViolation, join_messages, msg
 from registry.org_units import OrgUnit
+from registry.task_reminders import hold_reminders, wake_reminders
 from registry.users import Role, User
 from registry.workflows import (
     HumanTask,
@@ -30,12 +31,13 @@ from registry.workflows import (
     TaskStatus,
 )
 
-STATUS_LABELS = {InstanceStatus.running: "进行中", InstanceStatus.completed: "已完成",
-                 InstanceStatus.withdrawn: "已撤回", InstanceStatus.error: "出错",
-                 InstanceStatus.suspended: "已暂停", InstanceStatus.cancelled: "已取消"}
-ACTION_LABELS = {"process.migrate": "迁移到新版本", "process.suspend": "暂停", "process.resume": "恢复",
-                 "process.cancel": "取消", "process.retry": "重试", "process.error": "出错",
-                 "process.deploy": "部署新版本", "process.retire": "停用版本", "process.reinstate": "重新启用版本"}
+STATUS_LABELS = {InstanceStatus.running: msg("进行中"), InstanceStatus.completed: msg("已完成"),
+                 InstanceStatus.withdrawn: msg("已撤回"), InstanceStatus.error: msg("出错"),
+                 InstanceStatus.suspended: msg("已暂停"), InstanceStatus.cancelled: msg("已取消")}
+ACTION_LABELS = {"process.migrate": msg("迁移到新版本"), "process.suspend": msg("暂停"), "process.resume": msg("恢复"),
+                 "process.cancel": msg("取消"), "process.retry": msg("重试"), "process.error": msg("出错"),
+                 "process.deploy": msg("部署新版本"), "process.retire": msg("停用版本"),
+                 "process.reinstate": msg("重新启用版本")}
 # Instances that have not ended: they may be moved to a newer version.
 UNFINISHED = (InstanceStatus.running, InstanceStatus.suspended, InstanceStatus.error)
 MAX_NOTE = 500
@@ -108,7 +110,7 @@ def may_operate(actor: User) -> bool:
 
 def _require_process_admin(actor: User) -> None:
     if not is_process_admin(actor):
-        raise PermissionDenied("只有流程管理员可以管理流程定义")
+        raise PermissionDenied(msg("只有流程管理员可以管理流程定义"))
 
 
 # --- versions --------------------------------------------------------------------------------
@@ -124,7 +126,7 @@ class ProcessSummary:
 
 def list_processes(session: Session, *, actor: User) -> list[ProcessSummary]:
     if not may_operate(actor):
-        raise PermissionDenied("只有流程管理员或系统管理员可以查看流程管理")
+        raise PermissionDenied(msg("只有流程管理员或系统管理员可以查看流程管理"))
     counts = dict(session.execute(select(ProcessVersion.process_id, func.count()).group_by(ProcessVersion.process_id)).all())
     unfinished = dict(session.execute(select(ProcessInstance.process_id, func.count())
                                       .where(ProcessInstance.status.in_(UNFINISHED))
@@ -145,11 +147,11 @@ class VersionRow:
 
 def list_versions(session: Session, *, actor: User, process_id: str) -> list[VersionRow]:
     if not may_operate(actor):
-        raise PermissionDenied("只有流程管理员或系统管理员可以查看流程管理")
+        raise PermissionDenied(msg("只有流程管理员或系统管理员可以查看流程管理"))
     rows = session.scalars(select(ProcessVersion).where(ProcessVersion.process_id == process_id)
                            .order_by(ProcessVersion.version.desc())).all()
     if not rows:
-        raise NotFound(f"找不到流程 {process_id}")
+        raise NotFound(msg("找不到流程 {process_id}", process_id=process_id))
     counts: dict[int, dict[str, int]] = {}
     for version_id, status, n in session.execute(
             select(ProcessInstance.process_version_id, ProcessInstance.status, func.count())
@@ -158,7 +160,8 @@ def list_versions(session: Session, *, actor: User, process_id: str) -> list[Ver
         counts.setdefault(version_id, {})[status] = n
     names = dict(session.execute(select(User.id, User.display_name)
                                  .where(User.id.in_({r.deployed_by_id for r in rows if r.deployed_by_id}))).all())
-    return [VersionRow(r, names.get(r.deployed_by_id, "系统（processes/ 目录）"), counts.get(r.id, {})) for r in rows]
+    return [VersionRow(r, names.get(r.deployed_by_id, msg("系统（processes/ 目录）")), counts.get(r.id, {}))
+            for r in rows]
 
 
 def get_version(session: Session, *, process_id: str, version: int | None = None) -> ProcessVersion:
@@ -167,8 +170,19 @@ def get_version(session: Session, *, process_id: str, version: int | None = None
     found = session.scalars(select(ProcessVersion).where(ProcessVersion.process_id == process_id,
                                                          ProcessVersion.version == version)).one_or_none()
     if found is None:
-        raise NotFound(f"找不到流程 {process_id} 的第 {version} 版")
+        raise NotFound(msg("找不到流程 {process_id} 的第 {version} 版", process_id=process_id, version=version))
     return found
+
+
+def starting_role_of(session: Session, *, process_id: str) -> str | None:
+    """Who starts a process that has no starter of its own in registry/flows (made from a template or imported):
+    the role of its first user task's lane (registry/actions.py). None for the registered processes."""
+    if process_id in REGISTERED:
+        return None
+    try:
+        return starting_role(workflows.definition_of(workflows.latest_version(session, process_id)))
+    except NotFound:
+        return None
 
 
 def form_files(session: Session) -> dict[str, dict]:
@@ -186,34 +200,36 @@ def deploy_version(session: Session, *, actor: User, bpmn: bytes, note: str, for
     _require_process_admin(actor)
     note = (note or "").strip()
     if not note:
-        raise RuleViolation("变更说明：必填", details=[{"field": "note", "message": "必填"}])
+        raise RuleViolation(msg("变更说明：必填"), details=[{"field": "note", "message": msg("必填")}])
     if len(note) > MAX_NOTE:
-        raise RuleViolation(f"变更说明：不超过 {MAX_NOTE} 字", details=[{"field": "note", "message": "过长"}])
+        raise RuleViolation(msg("变更说明：不超过 {max_note} 字", max_note=MAX_NOTE),
+                            details=[{"field": "note", "message": msg("过长")}])
     for name, schema in (forms or {}).items():
         if not isinstance(schema, dict) or not name or not name.replace("_", "").isalnum():
-            raise RuleViolation(f"表单 {name}：名称只能含字母、数字和下划线，内容须是 JSON 对象",
-                                details=[{"field": f"forms.{name}", "message": "表单无效"}])
+            raise RuleViolation(msg("表单 {name}：名称只能含字母、数字和下划线，内容须是 JSON 对象", name=name),
+                                details=[{"field": f"forms.{name}", "message": msg("表单无效")}])
     all_forms = {**form_files(session), **(forms or {})}
     result = engine_definitions.validate(bpmn, roles=set(Role), forms=all_forms)
     if not result["valid"]:
         errors = result["errors"]
-        raise RuleViolation("流程定义有错误：" + "；".join(
-            (f"[{e['element_id']}] " if e.get("element_id") else "") + e["message"] for e in errors[:5]),
+        raise RuleViolation(msg("流程定义有错误：{problems}", problems=join_messages(
+            (f"[{e['element_id']}] " if e.get("element_id") else "") + e["message"] for e in errors[:5])),
             details=[{"field": "bpmn", "element_id": e.get("element_id"), "message": e["message"]} for e in errors])
     found_id = result["processes"][0]["id"] if len(result["processes"]) == 1 else None
     existing = session.scalar(select(func.count()).select_from(ProcessVersion)
                               .where(ProcessVersion.process_id == found_id)) if found_id else 0
     if process_id is None and existing:
-        raise Conflict(f"流程 id {found_id} 已被另一个流程使用，请换一个 id",
-                       details=[{"field": "bpmn", "element_id": found_id, "message": "流程 id 重复"}])
+        raise Conflict(msg("流程 id {process_id} 已被另一个流程使用，请换一个 id", process_id=found_id),
+                       details=[{"field": "bpmn", "element_id": found_id, "message": msg("流程 id 重复")}])
     if process_id is not None and found_id != process_id:
-        raise RuleViolation(f"流程 id 必须保持为 {process_id}（文件中为 {found_id}）",
-                            details=[{"field": "bpmn", "element_id": found_id, "message": "流程 id 不可修改"}])
+        raise RuleViolation(msg("流程 id 必须保持为 {process_id}（文件中为 {found_id}）",
+                                process_id=process_id, found_id=found_id),
+                            details=[{"field": "bpmn", "element_id": found_id, "message": msg("流程 id 不可修改")}])
     before = session.scalar(select(func.max(ProcessVersion.id)))
     version = workflows.deploy(session, bpmn=bpmn, forms=all_forms, by=actor, note=note)
     if version.retired_at is not None:
-        raise Conflict(f"内容与已停用的第 {version.version} 版相同：请在版本列表中重新启用它",
-                       details=[{"field": "bpmn", "message": "与已停用版本相同"}])
+        raise Conflict(msg("内容与已停用的第 {version} 版相同：请在版本列表中重新启用它", version=version.version),
+                       details=[{"field": "bpmn", "message": msg("与已停用版本相同")}])
     return version, before is None or version.id > before
 
 
@@ -225,11 +241,11 @@ def retire_version(session: Session, *, actor: User, process_id: str, version: i
     text = _reason(reason)
     found = get_version(session, process_id=process_id, version=version)
     if found.retired_at is not None:
-        raise InvalidTransition(f"第 {version} 版已停用")
+        raise InvalidTransition(msg("第 {version} 版已停用", version=version))
     in_use = session.scalar(select(func.count()).select_from(ProcessVersion).where(
         ProcessVersion.process_id == process_id, ProcessVersion.retired_at.is_(None)))
     if in_use <= 1:
-        raise InvalidTransition("这是唯一在用的版本，不能停用")
+        raise InvalidTransition(msg("这是唯一在用的版本，不能停用"))
     found.retired_at = now or utcnow()
     session.flush()
     record(session, actor=actor, action="process.retire", object_type="process_version", object_id=found.id,
@@ -241,7 +257,7 @@ def reinstate_version(session: Session, *, actor: User, process_id: str, version
     _require_process_admin(actor)
     found = get_version(session, process_id=process_id, version=version)
     if found.retired_at is None:
-        raise InvalidTransition(f"第 {version} 版在用，无需重新启用")
+        raise InvalidTransition(msg("第 {version} 版在用，无需重新启用", version=version))
     found.retired_at = None
     session.flush()
     record(session, actor=actor, action="process.reinstate", object_type="process_version", object_id=found.id,
@@ -251,7 +267,7 @@ def reinstate_version(session: Session, *, actor: User, process_id: str, version
 
 def version_diff(session: Session, *, actor: User, process_id: str, old: int, new: int) -> versions.VersionDiff:
     if not may_operate(actor):
-        raise PermissionDenied("只有流程管理员或系统管理员可以查看流程管理")
+        raise PermissionDenied(msg("只有流程管理员或系统管理员可以查看流程管理"))
     older, newer = get_version(session, process_id=process_id, version=old), get_version(
         session, process_id=process_id, version=new)
     return versions.diff(older.bpmn.encode("utf-8"), newer.bpmn.encode("utf-8"))
@@ -275,7 +291,7 @@ def _check(session: Session, instance: ProcessInstance, target: ProcessVersion) 
     try:
         return versions.blockers(json.loads(instance.state), old, new)
     except EngineError as err:
-        return [versions.Blocker(err.element_id, f"实例状态无法读取：{err.message}")]
+        return [versions.Blocker(err.element_id, msg("实例状态无法读取：{message}", message=err.message))]
 
 
 def migration_plan(session: Session, *, actor: User, process_id: str, to_version: int) -> list[MigrationCheck]:
@@ -283,7 +299,7 @@ def migration_plan(session: Session, *, actor: User, process_id: str, to_version
     _require_process_admin(actor)
     target = get_version(session, process_id=process_id, version=to_version)
     if target.retired_at is not None:
-        raise InvalidTransition(f"第 {to_version} 版已停用，不能迁移到它")
+        raise InvalidTransition(msg("第 {version} 版已停用，不能迁移到它", version=to_version))
     rows = session.scalars(select(ProcessInstance).join(ProcessVersion)
                            .where(ProcessInstance.process_id == process_id, ProcessInstance.status.in_(UNFINISHED),
                                   ProcessVersion.version < target.version)
@@ -341,44 +357,55 @@ def _operable(session: Session, actor: User, instance_id: int, *, county_admin_t
     instance = workflows.lock_instance(session, instance_id)
     roles = [Role.process_admin, Role.county_admin] if county_admin_too else [Role.process_admin]
     if not any(holds(actor, role, instance.org_unit) for role in roles):
-        raise PermissionDenied("只有流程管理员" + ("或系统管理员" if county_admin_too else "") + "可以执行此操作")
+        raise PermissionDenied(msg("只有流程管理员或系统管理员可以执行此操作") if county_admin_too
+                               else msg("只有流程管理员可以执行此操作"))
     return instance
 
 
 def _reason(reason: str | None) -> str:
     text = (reason or "").strip()
     if not text:
-        raise RuleViolation("原因：必填", details=[{"field": "reason", "message": "必填"}])
+        raise RuleViolation(msg("原因：必填"), details=[{"field": "reason", "message": msg("必填")}])
     if len(text) > MAX_NOTE:
-        raise RuleViolation(f"原因：不超过 {MAX_NOTE} 字", details=[{"field": "reason", "message": "过长"}])
+        raise RuleViolation(msg("原因：不超过 {max_note} 字", max_note=MAX_NOTE),
+                            details=[{"field": "reason", "message": msg("过长")}])
     return text
 
 
 def suspend(session: Session, *, actor: User, instance_id: int, reason: str) -> ProcessInstance:
-    """Held: its tasks stay in the inbox but cannot be completed, and its timers wait (the due times
-    stay in its state and come back on resume)."""
+    """Held: its tasks cannot be completed and leave the inbox's tabs (counted apart, registry/inbox.py), its
+    timers wait (the due times stay in its state and come back on resume), and so do its tasks' reminders
+    and escalations (their rows and due dates are kept)."""
     instance = _operable(session, actor, instance_id, county_admin_too=True)
     text = _reason(reason)
     if instance.status != InstanceStatus.running:
-        raise InvalidTransition(f"只能暂停进行中的流程（当前：{STATUS_LABELS.get(instance.status, instance.status)}）")
+        raise InvalidTransition(msg("只能暂停进行中的流程（当前：{status}）",
+                                    status=STATUS_LABELS.get(instance.status, instance.status)))
     workflows.set_status(session, instance, InstanceStatus.suspended)
     session.execute(InstanceTimer.__table__.delete().where(InstanceTimer.instance_id == instance.id))
+    hold_reminders(session, instance_id=instance.id)
     record(session, actor=actor, action="process.suspend", object_type="process_instance", object_id=instance.id,
            org_unit_id=instance.org_unit_id, instance_id=instance.id, reason=text,
            before={"status": InstanceStatus.running}, after={"status": InstanceStatus.suspended})
     return instance
 
 
-def resume(session: Session, *, actor: User, instance_id: int, reason: str | None = None) -> ProcessInstance:
+def resume(session: Session, *, actor: User, instance_id: int, reason: str | None = None,
+           now: datetime | None = None) -> ProcessInstance:
+    """Running again: a timer that fell due meanwhile fires at the next poll, and its tasks' reminders are
+    looked at again at once. Due dates are not moved: a deadline such as Art. 13's 9月10日 does not
+    shift because an instance was held; a supervisor moves a task's due date when that is fair."""
+    now = now or utcnow()
     instance = _operable(session, actor, instance_id, county_admin_too=True)
     if instance.status != InstanceStatus.suspended:
-        raise InvalidTransition("只能恢复已暂停的流程")
+        raise InvalidTransition(msg("只能恢复已暂停的流程"))
     workflows.set_status(session, instance, InstanceStatus.running)
     workflow = runtime.restore(workflows.definition_of_instance(session, instance), json.loads(instance.state),
                                services={})
     due = runtime.next_timer_due(workflow)
     if due is not None:  # a timer that fell due while suspended fires at the next poll
         session.execute(InstanceTimer.__table__.insert().values(instance_id=instance.id, due_at=due))
+    wake_reminders(session, instance_id=instance.id, now=now)
     record(session, actor=actor, action="process.resume", object_type="process_instance", object_id=instance.id,
            org_unit_id=instance.org_unit_id, instance_id=instance.id, reason=(reason or "").strip() or None,
            before={"status": InstanceStatus.suspended}, after={"status": InstanceStatus.running})
@@ -393,7 +420,7 @@ def cancel(session: Session, *, actor: User, instance_id: int, reason: str,
     instance = _operable(session, actor, instance_id, county_admin_too=True)
     text = _reason(reason)
     if instance.status not in UNFINISHED:
-        raise InvalidTransition("流程已结束，不能取消")
+        raise InvalidTransition(msg("流程已结束，不能取消"))
     before = instance.status
     workflow = runtime.restore(workflows.definition_of_instance(session, instance), json.loads(instance.state),
                                services={})
@@ -401,6 +428,8 @@ def cancel(session: Session, *, actor: User, instance_id: int, reason: str,
     undo = WITHDRAWALS.get(instance.process_id)
     if undo is not None and instance.subject_id is not None:
         undo(ServiceContext(session=session, actor=actor, instance_id=instance.id, now=now), instance.subject_id, text)
+    # Reminders held while it was suspended: the next scan finds their tasks closed and removes them.
+    wake_reminders(session, instance_id=instance.id, now=now)
     workflows.save_state(session, instance, workflow, actor=actor, now=now)
     write_row(session, ProcessInstance, instance.id, {"status": InstanceStatus.cancelled, "ended_at": now})
     record(session, actor=actor, action="process.cancel", object_type="process_instance", object_id=instance.id,
@@ -415,12 +444,15 @@ def retry(session: Session, *, actor: User, instance_id: int, now: datetime | No
     now = now or utcnow()
     instance = _operable(session, actor, instance_id, county_admin_too=False)
     if instance.status != InstanceStatus.error:
-        raise InvalidTransition("只能重试出错的流程")
+        raise InvalidTransition(msg("只能重试出错的流程"))
     workflows.set_status(session, instance, InstanceStatus.running)
     record(session, actor=actor, action="process.retry", object_type="process_instance", object_id=instance.id,
            org_unit_id=instance.org_unit_id, instance_id=instance.id,
            before={"status": InstanceStatus.error}, after={"version": instance.version.version})
-    return workflows.advance_instance(session, instance_id=instance.id, now=now)
+    advanced = workflows.advance_instance(session, instance_id=instance.id, now=now)
+    if advanced.status == InstanceStatus.running:
+        wake_reminders(session, instance_id=instance.id, now=now)
+    return advanced
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -437,7 +469,7 @@ class InstanceFilter:
 def list_instances(session: Session, *, actor: User, where: InstanceFilter, limit: int = 50,
                    offset: int = 0, now: datetime | None = None) -> tuple[list[ProcessInstance], int]:
     if not may_operate(actor):
-        raise PermissionDenied("只有流程管理员或系统管理员可以查看流程实例")
+        raise PermissionDenied(msg("只有流程管理员或系统管理员可以查看流程实例"))
     query = (select(ProcessInstance).join(ProcessVersion).join(OrgUnit, ProcessInstance.org_unit_id == OrgUnit.id)
              .where(scope_clause(actor, OrgUnit.path, roles=[Role.process_admin, Role.county_admin])))
     if where.process_id:
@@ -482,10 +514,10 @@ class InstanceDetail:
 
 def instance_detail(session: Session, *, actor: User, instance_id: int) -> InstanceDetail:
     if not may_operate(actor):
-        raise PermissionDenied("只有流程管理员或系统管理员可以管理流程实例")
+        raise PermissionDenied(msg("只有流程管理员或系统管理员可以管理流程实例"))
     instance = session.get(ProcessInstance, instance_id)
     if instance is None or not any(holds(actor, r, instance.org_unit) for r in (Role.process_admin, Role.county_admin)):
-        raise NotFound(f"找不到流程实例 {instance_id}")
+        raise NotFound(msg("找不到流程实例 {instance_id}", instance_id=instance_id))
     workflow = runtime.restore(workflows.definition_of_instance(session, instance), json.loads(instance.state),
                                services={})
     data: dict[str, Any] = dict(workflow.data)

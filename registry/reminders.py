@@ -23,7 +23,7 @@ from registry import notifications, workflows
 from registry.access import OVERSIGHT_ROLES, scope_clause, sees
 from registry.audit import record
 from registry.db import is_postgres, unit_of_work, utcnow
-from registry.errors import InvalidTransition, NotFound, PermissionDenied, RuleViolation
+from registry.errors import InvalidTransition, NotFound, PermissionDenied, RuleViolation, join_messages, msg
 from registry.notifications import Kind
 from registry.org_units import OrgKind, OrgUnit
 from registry.settings import local_zone
@@ -188,7 +188,8 @@ def _escalate(scan: _Scan, reminder: TaskReminder, task: HumanTask, unit: OrgUni
            after={"overdue_working_days": days, "notified": recipients})
 
 
-_DUE_ROWS = (select(HumanTask, ProcessInstance.process_version_id, ProcessInstance.subject_label)
+_DUE_ROWS = (select(HumanTask, ProcessInstance.process_version_id, ProcessInstance.subject_label,
+                    ProcessInstance.status)
              .join(ProcessInstance, HumanTask.instance_id == ProcessInstance.id)
              .options(joinedload(HumanTask.claimed_by)))
 
@@ -200,6 +201,11 @@ def _look_at(session: Session, reminders: list[TaskReminder], now: datetime) -> 
     out: list[tuple[notifications.Message, list[int]]] = []
     for reminder in reminders:
         row = rows.get(reminder.task_id)
+        if row is not None and row[3] in workflows.HELD and row[0].status == TaskStatus.open:
+            # Held by a process administrator or stopped in error: nothing is sent and nothing escalated
+            # until it runs again (process_admin.resume / retry look at the row again then).
+            reminder.next_at = None
+            continue
         _look(scan, reminder, row[0] if row else None, row[1] if row else 0, row[2] if row else None, out)
     session.flush()
     preferences = notifications.preferences_for(session, {uid for _, users in out for uid in users})
@@ -272,24 +278,24 @@ def change_due_date(session: Session, *, actor: User, task_id: int, due_on: date
     now = now or utcnow()
     task = session.get(HumanTask, task_id)
     if task is None or not sees(actor, task.org_unit):
-        raise NotFound(f"找不到任务 {task_id}")
+        raise NotFound(msg("找不到任务 {task_id}", task_id=task_id))
     # The instance's lock: a completion running at the same time either finishes first or waits.
     session.get(ProcessInstance, task.instance_id, with_for_update={"of": ProcessInstance})
     session.refresh(task)
     if task.status != TaskStatus.open:
-        raise InvalidTransition("任务已完成或已取消，不能调整截止时间")
+        raise InvalidTransition(msg("任务已完成或已取消，不能调整截止时间"))
     if not may_change_due(actor, task):
-        raise PermissionDenied("只有上级（校长、乡镇中心校、县营养办审核员或县教育局系统管理员）可以调整此任务的截止时间")
+        raise PermissionDenied(msg("只有上级（校长、乡镇中心校、县营养办审核员或县教育局系统管理员）可以调整此任务的截止时间"))
     text = (reason or "").strip()
     problems = []
     if not text or len(text) > 200:
-        problems.append({"field": "reason", "message": "调整原因：必填，不超过 200 字"})
+        problems.append({"field": "reason", "message": msg("调整原因：必填，不超过 200 字")})
     zone = local_zone()
     today = now.astimezone(zone).date()
     if not today <= due_on <= today + timedelta(days=366):
-        problems.append({"field": "due_date", "message": "新的截止日期：应在今天到一年之内"})
+        problems.append({"field": "due_date", "message": msg("新的截止日期：应在今天到一年之内")})
     if problems:
-        raise RuleViolation("；".join(p["message"] for p in problems), details=problems)
+        raise RuleViolation(join_messages(p["message"] for p in problems), details=problems)
     old_due = task.due_at
     new_due = datetime.combine(due_on + timedelta(days=1), time(), tzinfo=zone) - timedelta(seconds=1)
     task.due_at = new_due
@@ -320,7 +326,9 @@ def escalated_tasks(session: Session, *, actor: User, limit: int = 50) -> list[t
         return []
     rows = session.execute(select(HumanTask, TaskReminder).join(TaskReminder, TaskReminder.task_id == HumanTask.id)
                            .join(OrgUnit, OrgUnit.id == HumanTask.org_unit_id)
+                           .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
                            .where(TaskReminder.escalated_at.is_not(None), HumanTask.status == TaskStatus.open,
+                                  ProcessInstance.status.not_in(workflows.HELD),
                                   scope_clause(actor, OrgUnit.path, roles=DASHBOARD_ROLES))
                            .options(joinedload(HumanTask.org_unit), joinedload(HumanTask.instance))
                            .order_by(HumanTask.due_at, HumanTask.id).limit(limit)).unique().all()

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 from registry.access import holds
 from registry.audit import record
 from registry.db import Base, JSONType, UTCDateTime, utcnow
-from registry.errors import PermissionDenied
+from registry.errors import PermissionDenied, msg
 from registry.org_units import OrgUnit
 from registry.reports import Report, county_report, school_report
 from registry.settings import local_zone
@@ -60,7 +60,7 @@ def submit_school_report(session: Session, *, actor: User, school_code: str, yea
     report = school_report(session, actor=actor, school_code=school_code, year=year, month=month)
     school = report.unit
     if not (holds(actor, Role.school_registrar, school) or holds(actor, Role.school_principal, school)):
-        raise PermissionDenied("只有本校学籍管理员或校长可以上报本校报表")
+        raise PermissionDenied(msg("只有本校学籍管理员或校长可以上报本校报表"))
     snapshot = ReportSnapshot(org_unit_id=school.id, year=year, month=month, figures=report.school_json(),
                               submitted_by_id=actor.id, submitted_at=now or utcnow(), instance_id=instance_id)
     session.add(snapshot)

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from registry.access import scope_clause, sees
 from registry.code_tables import load_code_tables
-from registry.errors import NotFound, PermissionDenied, RuleViolation
+from registry.errors import NotFound, PermissionDenied, RuleViolation, join_messages, msg
 from registry.org_units import OrgKind, OrgUnit, county_of, find_org_unit
 from registry.schools import School
 from registry.students import EnrolmentPeriod, Student, StudentStatus
@@ -49,9 +49,10 @@ from registry.users import User
 
 # Figure key → Chinese heading, in the order of Art. 12.
 FIGURES = {
-    "students_total": "在校学生总数", "classes": "班级数", "beneficiaries": "受益学生人数", "boarders": "寄宿生人数",
-    "boarding_allowance": "享受一补人数", "left_behind": "留守儿童人数", "migrant_children": "外来务工人员子女人数",
-    "subsidy_rate": "补助标准（元/天）", "subsidy_total": "补助总额（元）", "meal_model": "供餐模式",
+    "students_total": msg("在校学生总数"), "classes": msg("班级数"), "beneficiaries": msg("受益学生人数"),
+    "boarders": msg("寄宿生人数"), "boarding_allowance": msg("享受一补人数"), "left_behind": msg("留守儿童人数"),
+    "migrant_children": msg("外来务工人员子女人数"), "subsidy_rate": msg("补助标准（元/天）"),
+    "subsidy_total": msg("补助总额（元）"), "meal_model": msg("供餐模式"),
 }
 # Figures that are a set of pupils, and so can be listed child by child.
 COUNTED = ("students_total", "beneficiaries", "boarders", "boarding_allowance", "left_behind", "migrant_children")
@@ -312,7 +313,8 @@ def period_rows(session: Session, school_ids: list[int], first: str, last: str,
 
 def _build(session: Session, unit: OrgUnit, schools: list[School], year: int, month: int | None) -> Report:
     if not 2000 <= year <= 2100:
-        raise RuleViolation("年份应在 2000 到 2100 之间", details=[{"field": "year", "message": "年份应在 2000 到 2100 之间"}])
+        raise RuleViolation(msg("年份应在 2000 到 2100 之间"),
+                            details=[{"field": "year", "message": msg("年份应在 2000 到 2100 之间")}])
     first, last = report_months(year, month)
     county = county_of(session, unit)
     book = rate_book(session, county)
@@ -335,14 +337,14 @@ def school_report(session: Session, *, actor: User, school_code: str, year: int,
     unit = find_org_unit(session, code=school_code)
     school = session.get(School, unit.id) if unit is not None else None
     if school is None or not sees(actor, school.org_unit):
-        raise NotFound(f"找不到学校 {school_code}")
+        raise NotFound(msg("找不到学校 {school_code}", school_code=school_code))
     return _build(session, school.org_unit, [school], year, month)
 
 
 def county_report(session: Session, *, actor: User, year: int, month: int | None = None) -> Report:
     """The beneficiary schools of the caller's county, as far as the caller sees (a township officer: theirs)."""
     if not actor.grants:
-        raise PermissionDenied("您没有任何机构的权限")
+        raise PermissionDenied(msg("您没有任何机构的权限"))
     county = county_of(session, actor.grants[0].org_unit)
     schools = list(session.scalars(
         select(School).join(School.org_unit)
@@ -359,14 +361,14 @@ def figure_students(session: Session, report: Report, figure: str, *, school_cod
                     limit: int = 200, offset: int = 0) -> tuple[list[Student], int]:
     """The pupils behind one figure of a report (one school's, or the totals'), by grade, class and name."""
     if figure not in COUNTED:
-        raise RuleViolation(f"统计项 {figure} 不能列出学生",
-                            details=[{"field": "figure", "message": "可列出：" + "、".join(FIGURES[f] for f in COUNTED)}])
+        raise RuleViolation(msg("统计项 {figure} 不能列出学生", figure=figure), details=[
+            {"field": "figure", "message": msg("可列出：{figures}", figures=join_messages((FIGURES[f] for f in COUNTED), "、"))}])
     if school_code is None:
         tally = report.totals
     else:
         found = [s for s in report.schools if s.school.org_unit.code == school_code]
         if not found:
-            raise NotFound(f"报表中没有学校 {school_code}")
+            raise NotFound(msg("报表中没有学校 {school_code}", school_code=school_code))
         tally = found[0].tally
     ids = sorted(getattr(tally, figure))
     if not ids:

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from registry.access import holds, mask_id_number
 from registry.audit import record
 from registry.code_tables import load_code_tables
-from registry.errors import DomainError, PermissionDenied, RuleViolation
+from registry.errors import DomainError, PermissionDenied, RuleViolation, join_messages, msg
 from registry.org_units import OrgUnit
 from registry.schools import get_school
 from registry.settings import local_zone
@@ -137,11 +137,12 @@ def _today() -> date:
 def _check_period(year: int | None, month: int | None) -> None:
     problems = []
     if year is not None and not 2000 <= year <= 2100:
-        problems.append({"field": "year", "message": f"学年：{year} 不是有效年份"})
+        problems.append({"field": "year", "message": msg("学年：{year} 不是有效年份", year=year)})
     if month is not None and not 1 <= month <= 12:
-        problems.append({"field": "month", "message": f"月份：{month} 不是 1–12 月"})
+        problems.append({"field": "month", "message": msg("月份：{month} 不是 1–12 月", month=month)})
     if problems:
-        raise RuleViolation("花名册的学年或月份有误：" + "；".join(p["message"] for p in problems), details=problems)
+        raise RuleViolation(msg("花名册的学年或月份有误：{problems}", problems=join_messages(p["message"] for p in problems)),
+                            details=problems)
 
 
 def roster(session: Session, *, actor: User, school_code: str, year: int | None = None, month: int | None = None,
@@ -153,7 +154,7 @@ def roster(session: Session, *, actor: User, school_code: str, year: int | None 
     school = get_school(session, actor=actor, code=school_code)
     unit = school.org_unit
     if not any(holds(actor, role, unit) for role in READERS):
-        raise PermissionDenied("只有本校学籍管理员、校长、乡镇中心校管理员和县级人员可以打印受益学生花名册")
+        raise PermissionDenied(msg("只有本校学籍管理员、校长、乡镇中心校管理员和县级人员可以打印受益学生花名册"))
     today = today or _today()
     school_year = year if year is not None else school_year_of(today)
     wanted = roster_month(school_year=school_year, month=month)

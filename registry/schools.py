@@ -12,7 +12,7 @@ from registry.access import holds, scope_clause, sees
 from registry.audit import AuditEntry, record
 from registry.code_tables import load_code_tables
 from registry.db import Base
-from registry.errors import NotFound, PermissionDenied, RuleViolation
+from registry.errors import NotFound, PermissionDenied, RuleViolation, join_messages, msg
 from registry.org_units import OrgKind, OrgUnit, find_org_unit
 from registry.rules.school import EDITABLE_FIELDS, SCHOOL_FIELDS, check_school
 from registry.settings import local_zone
@@ -70,14 +70,14 @@ def _clean(data: dict[str, Any]) -> dict[str, Any]:
 
 def _raise_on(findings: list[Any]) -> None:
     if findings:
-        raise RuleViolation("学校信息有误：" + "；".join(f.message for f in findings),
+        raise RuleViolation(msg("学校信息有误：{problems}", problems=join_messages(f.message for f in findings)),
                             details=[{"field": f.field, "code": f.code, "message": f.message} for f in findings])
 
 
 def create_school(session: Session, *, unit: OrgUnit, data: dict[str, Any], by: User | None = None) -> School:
     """The record of a school org unit; `data` holds its Art. 11 fields other than code and name."""
     if unit.kind != OrgKind.school:
-        raise RuleViolation(f"{unit.name} 不是学校", details=[{"field": "code", "message": "不是学校"}])
+        raise RuleViolation(msg("{name} 不是学校", name=unit.name), details=[{"field": "code", "message": msg("不是学校")}])
     _raise_on(check_school({"code": unit.code, "name": unit.name, **data}, codes=load_code_tables()))
     school = School(org_unit_id=unit.id, org_unit=unit, **{k: v for k, v in _clean(data).items()
                                                           if k not in ("code", "name")})
@@ -93,7 +93,7 @@ def get_school(session: Session, *, actor: User, code: str) -> School:
     unit = find_org_unit(session, code=code)
     school = session.get(School, unit.id) if unit is not None else None
     if school is None or not sees(actor, school.org_unit):
-        raise NotFound(f"找不到学校 {code}")
+        raise NotFound(msg("找不到学校 {code}", code=code))
     return school
 
 
@@ -116,9 +116,9 @@ def update_school(session: Session, *, actor: User, code: str, changes: dict[str
     of the months before is computed with the model they had (registry/subsidy.py)."""
     school = get_school(session, actor=actor, code=code)
     if not holds(actor, Role.county_admin, school.org_unit):
-        raise PermissionDenied("只有县教育局系统管理员可以修改学校信息")
+        raise PermissionDenied(msg("只有县教育局系统管理员可以修改学校信息"))
     if "code" in changes:
-        raise RuleViolation("学校代码不能修改", details=[{"field": "code", "message": "学校代码不能修改"}])
+        raise RuleViolation(msg("学校代码不能修改"), details=[{"field": "code", "message": msg("学校代码不能修改")}])
     _raise_on(check_school(changes, codes=load_code_tables()))
     clean = _clean(changes)
     before = school.fields()
@@ -132,8 +132,8 @@ def update_school(session: Session, *, actor: User, code: str, changes: dict[str
                 # The months before keep the model they had: the subsidy of past months must not move.
                 month = meal_model_from or f"{datetime.now(local_zone()):%Y-%m}"
                 if not re.fullmatch(r"[0-9]{4}-(0[1-9]|1[0-2])", month):
-                    raise RuleViolation("供餐模式生效月份应为 YYYY-MM",
-                                        details=[{"field": "meal_model_from", "message": "应为 YYYY-MM"}])
+                    raise RuleViolation(msg("供餐模式生效月份应为 YYYY-MM"),
+                                        details=[{"field": "meal_model_from", "message": msg("应为 YYYY-MM")}])
                 record_meal_model(session, school=school.org_unit, old=school.meal_model, new=value, month=month)
             setattr(school, key, value)
     session.flush()

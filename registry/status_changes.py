@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from registry import process_guards, student_status, students
 from registry.access import holds
-from registry.errors import PermissionDenied, RuleViolation
+from registry.errors import PermissionDenied, RuleViolation, msg
 from registry.students import Student, StudentStatus
 from registry.users import Role, User
 
@@ -53,7 +53,7 @@ def for_filing(session: Session, *, actor: User, student_id: int) -> Student:
     """The student, if `actor` is the registrar of their school; raises otherwise."""
     student = students.get_student(session, actor=actor, student_id=student_id)
     if not holds(actor, Role.school_registrar, student.school):
-        raise PermissionDenied("只有本校学籍管理员可以申请学籍异动")
+        raise PermissionDenied(msg("只有本校学籍管理员可以申请学籍异动"))
     return student
 
 

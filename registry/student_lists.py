@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from registry.access import mask_phone, scope_clause
 from registry.audit import record
-from registry.errors import RuleViolation
+from registry.errors import RuleViolation, msg
 from registry.org_units import OrgKind, OrgUnit
 from registry.rules.id_number import normalise_id_number, upgrade_15
 from registry.student_files import build_export
@@ -52,8 +52,8 @@ def export(session: Session, *, actor: User, limit: int = EXPORT_LIMIT, **filter
     ids = _matching_ids(session, actor=actor, **filters)
     total = _count(session, ids)
     if total > limit:
-        raise RuleViolation(f"一次最多导出 {limit} 人，请缩小查询范围",
-                            details=[{"field": "q", "message": "结果过多"}])
+        raise RuleViolation(msg("一次最多导出 {limit} 人，请缩小查询范围", limit=limit),
+                            details=[{"field": "q", "message": msg("结果过多")}])
     rows = _page(session, ids, limit=limit, offset=0)
     data = build_export([_exported(s) for s in rows], mask_id=True)
     # Art. 24: every copy of student data that leaves the screen is on record.

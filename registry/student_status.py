@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from registry.access import mask_id_number
 from registry.audit import record
-from registry.errors import Conflict, InvalidTransition, NotFound, RuleViolation
+from registry.errors import Conflict, InvalidTransition, NotFound, RuleViolation, join_messages, msg
 from registry.students import (
     STATUS_LABELS,
     EnrolmentPeriod,
@@ -61,16 +61,18 @@ def _label(status: str) -> str:
 def check_input(to_status: str, effective_month: str, reason: str | None) -> str:
     problems = []
     if to_status not in _LABELS:
-        problems.append({"field": "to_status", "message": f"变更后状态：“{to_status}”不是学生状态"})
+        problems.append({"field": "to_status", "message": msg("变更后状态：“{to_status}”不是学生状态", to_status=to_status)})
     if not isinstance(effective_month, str) or not _MONTH.fullmatch(effective_month):
-        problems.append({"field": "effective_month", "message": f"变更年月：“{effective_month}”不是有效年月（应为 YYYY-MM）"})
+        problems.append({"field": "effective_month", "message": msg("变更年月：“{effective_month}”不是有效年月（应为 YYYY-MM）",
+                                                                    effective_month=effective_month)})
     clean = reason.strip() if isinstance(reason, str) else ""
     if not clean:
-        problems.append({"field": "reason", "message": "变更原因：必填"})
+        problems.append({"field": "reason", "message": msg("变更原因：必填")})
     elif len(clean) > REASON_MAX:
-        problems.append({"field": "reason", "message": f"变更原因：不能超过 {REASON_MAX} 字"})
+        problems.append({"field": "reason", "message": msg("变更原因：不能超过 {reason_max} 字", reason_max=REASON_MAX)})
     if problems:
-        raise RuleViolation("学籍异动信息有误：" + "；".join(p["message"] for p in problems), details=problems)
+        raise RuleViolation(msg("学籍异动信息有误：{problems}", problems=join_messages(p["message"] for p in problems)),
+                            details=problems)
     return clean
 
 
@@ -85,7 +87,7 @@ def change_status(session: Session, *, student_id: int, to_status: str, effectiv
     target = S(to_status)
     student = session.get(Student, student_id, with_for_update={"of": Student}, populate_existing=True)
     if student is None:
-        raise NotFound(f"找不到学生 {student_id}")
+        raise NotFound(msg("找不到学生 {student_id}", student_id=student_id))
     current = S(student.status)
     if target not in TRANSITIONS.get(current, frozenset()):
         raise _no_transition(current, target)
@@ -142,27 +144,29 @@ def _open_period(session: Session, student: Student, periods: list[EnrolmentPeri
 
 
 def _live_duplicate(student: Student) -> Conflict:
-    return Conflict(f"身份证件号 {mask_id_number(student.id_number)} 在县内已有在籍或待审核的学籍记录，"
-                    f"不能恢复在籍（一人一号，办法第七条）",
-                    details=[{"field": "id_number", "message": "身份证件号：县内已有在籍记录"}])
+    return Conflict(msg("身份证件号 {id_number} 在县内已有在籍或待审核的学籍记录，不能恢复在籍（一人一号，办法第七条）",
+                        id_number=mask_id_number(student.id_number)),
+                    details=[{"field": "id_number", "message": msg("身份证件号：县内已有在籍记录")}])
 
 
 def _no_transition(current: StudentStatus, target: StudentStatus) -> InvalidTransition:
     hint = "；作废请用“作废”功能" if target == S.voided else ""
-    return InvalidTransition(f"学生状态不能从“{_label(current)}”变为“{_label(target)}”{hint}",
+    return InvalidTransition(msg("学生状态不能从“{current}”变为“{target}”{hint}",
+                                 current=_label(current), target=_label(target), hint=hint),
                              details=[{"field": "to_status",
-                                       "message": f"变更后状态：不能从“{_label(current)}”变为“{_label(target)}”"}])
+                                       "message": msg("变更后状态：不能从“{current}”变为“{target}”",
+                                                      current=_label(current), target=_label(target))}])
 
 
 def _before_period(month: str, from_month: str) -> RuleViolation:
-    return RuleViolation(f"变更年月：{month} 早于本次在籍起始年月 {from_month}",
+    return RuleViolation(msg("变更年月：{month} 早于本次在籍起始年月 {from_month}", month=month, from_month=from_month),
                          details=[{"field": "effective_month",
-                                   "message": f"变更年月：不能早于本次在籍起始年月 {from_month}"}])
+                                   "message": msg("变更年月：不能早于本次在籍起始年月 {from_month}", from_month=from_month)}])
 
 
 def _already_counted(month: str, last: str) -> RuleViolation:
-    return RuleViolation(f"变更年月：{month} 不晚于上一段在籍的截止年月 {last}，同一个月不能重复计算",
-                         details=[{"field": "effective_month", "message": f"变更年月：应晚于上一段在籍的截止年月 {last}"}])
+    return RuleViolation(msg("变更年月：{month} 不晚于上一段在籍的截止年月 {last}，同一个月不能重复计算", month=month, last=last),
+                         details=[{"field": "effective_month", "message": msg("变更年月：应晚于上一段在籍的截止年月 {last}", last=last)}])
 
 
 def check_change(session: Session, *, student: Student, to_status: str, effective_month: str,

@@ -13,7 +13,7 @@ from registry.audit import AuditEntry, record
 from registry.code_tables import load_code_tables
 from registry.county_policy import key_field_lock_date, policy_of
 from registry.db import Base, UTCDateTime, utcnow, write_row
-from registry.errors import Conflict, InvalidTransition, NotFound, PermissionDenied, RuleViolation
+from registry.errors import Conflict, InvalidTransition, NotFound, PermissionDenied, RuleViolation, join_messages, msg
 from registry.file_store import FileStore
 from registry.org_units import OrgKind, OrgUnit, county_of, county_path_of, find_org_unit
 from registry.photos import accept_photo
@@ -169,7 +169,7 @@ def _raise_on_errors(findings: list[Finding]) -> list[Finding]:
     errors = [f for f in findings if f.severity == "error"]
     if errors:
         raise RuleViolation(
-            "学生信息有误：" + "；".join(e.message for e in errors),
+            msg("学生信息有误：{problems}", problems=join_messages(e.message for e in errors)),
             details=[{"field": e.field, "code": e.code, "message": e.message} for e in errors],
         )
     return [f for f in findings if f.severity == "warning"]
@@ -188,8 +188,8 @@ def _school_for(session: Session, actor: User | None, code: str) -> OrgUnit:
     school = own[0] if own else find_org_unit(session, code=code)
     if school is None or school.kind != OrgKind.school or (actor is not None and not sees(actor, school)):
         raise RuleViolation(
-            f"学校代码：{code} 不是您可以录入的学校",
-            details=[{"field": "school_code", "message": "学校不存在或不在您的管辖范围内"}],
+            msg("学校代码：{code} 不是您可以录入的学校", code=code),
+            details=[{"field": "school_code", "message": msg("学校不存在或不在您的管辖范围内")}],
         )
     return school
 
@@ -235,14 +235,14 @@ def _near_duplicates(session: Session, clean: dict[str, Any], school: OrgUnit) -
         return []
     places = "、".join(sorted({row.name for row in rows}))
     return [Finding(field="id_number", code="near_duplicate", severity="warning",
-                    message=f"身份证件号：县内{places}已有同名、同出生日期、同性别但证件号不同的学生，请核对是否为同一人")]
+                    message=msg("身份证件号：县内{places}已有同名、同出生日期、同性别但证件号不同的学生，请核对是否为同一人", places=places))]
 
 
 def revise(session: Session, *, actor: User | None, student_id: int, data: dict[str, Any], today: date,
            instance_id: int | None = None) -> list[Finding]:
     student = session.get(Student, student_id, with_for_update={"of": Student})
     if student is None or student.status != StudentStatus.pending:
-        raise InvalidTransition("只能修改待审核的学生信息")
+        raise InvalidTransition(msg("只能修改待审核的学生信息"))
     clean, warnings = validate_student(data, today=today)
     school = _school_for(session, actor, clean["school_code"])
     before = student.fields()
@@ -279,11 +279,11 @@ def get_for_edit(session: Session, *, actor: User, student_id: int) -> Student:
     """The record as its school's registrar may correct it: active, and in their own school."""
     student = get_student(session, actor=actor, student_id=student_id)
     if not holds(actor, Role.school_registrar, student.school):
-        raise PermissionDenied("只有本校学籍管理员可以修改学生信息")
+        raise PermissionDenied(msg("只有本校学籍管理员可以修改学生信息"))
     if student.status == StudentStatus.pending:
-        raise InvalidTransition("待审核的学生请在录入流程的“退回修改”任务中修改")
+        raise InvalidTransition(msg("待审核的学生请在录入流程的“退回修改”任务中修改"))
     if student.status != StudentStatus.active:
-        raise InvalidTransition(f"{STATUS_LABELS[StudentStatus(student.status)]}的学生信息不能直接修改")
+        raise InvalidTransition(msg("{status}的学生信息不能直接修改", status=msg(STATUS_LABELS[StudentStatus(student.status)])))
     return student
 
 
@@ -297,27 +297,26 @@ def update_student(session: Session, *, actor: User, student_id: int, changes: d
     student = get_for_edit(session, actor=actor, student_id=student_id)
     unknown = [k for k in changes if k not in STUDENT_FIELDS and k != "school_code"]
     if unknown:
-        raise RuleViolation("未知字段：" + "、".join(unknown),
-                            details=[{"field": k, "message": f"{k}：不是学生信息的字段"} for k in unknown])
+        raise RuleViolation(msg("未知字段：{unknown}", unknown="、".join(unknown)),
+                            details=[{"field": k, "message": msg("{field}：不是学生信息的字段", field=k)} for k in unknown])
     current = student.fields()
     proposed = normalise_student({**current, **changes})
     changed = {k: proposed.get(k) for k in changes if proposed.get(k) != current.get(k)}
     guarded = [k for k in changed if k in PROCESS_FIELDS]
     if guarded:
-        raise Conflict("学校、入学年月、就读方式和享受一补的变更影响受益人数，须经学籍异动或转学流程报县审批后更改（办法第十四、十五条）",
-                       details=[{"field": k, "message": "须通过流程变更"} for k in guarded])
+        raise Conflict(msg("学校、入学年月、就读方式和享受一补的变更影响受益人数，须经学籍异动或转学流程报县审批后更改（办法第十四、十五条）"),
+                       details=[{"field": k, "message": msg("须通过流程变更")} for k in guarded])
     lock = key_fields_lock_date(session, student)
     locked = [k for k in changed if k in KEY_FIELDS]
     if locked and lock is not None and today >= lock:
-        raise Conflict(f"关键信息已于 {lock.isoformat()} 锁定（到期即锁），请由监护人申请，通过关键信息变更流程"
-                       f"（key_field_change）报县审批后更改",
-                       details=[{"field": k, "message": "已锁定"} for k in locked])
+        raise Conflict(msg("关键信息已于 {lock} 锁定（到期即锁），请由监护人申请，通过关键信息变更流程（key_field_change）报县审批后更改", lock=lock.isoformat()),
+                       details=[{"field": k, "message": msg("已锁定")} for k in locked])
     reason = reason.strip() if isinstance(reason, str) else None
-    no_reason = [{"field": "reason", "message": "修改原因：必填"}] if require_reason and not reason else []
+    no_reason = [{"field": "reason", "message": msg("修改原因：必填")}] if require_reason and not reason else []
     try:
         clean, warnings = validate_student({**current, **changes}, today=today)
     except RuleViolation as err:
-        raise RuleViolation("；".join([err.message, *(p["message"] for p in no_reason)]),
+        raise RuleViolation(join_messages([err.message, *(p["message"] for p in no_reason)]),
                             details=[*(err.details or []), *no_reason]) from None
     if not changed:
         return warnings
@@ -330,8 +329,8 @@ def update_student(session: Session, *, actor: User, student_id: int, changes: d
     try:
         session.flush()
     except IntegrityError as err:
-        raise Conflict("身份证件号在县内已有在籍记录",
-                       details=[{"field": "id_number", "message": "身份证件号：县内已有在籍记录（一人一号）"}]) from err
+        raise Conflict(msg("身份证件号在县内已有在籍记录"),
+                       details=[{"field": "id_number", "message": msg("身份证件号：县内已有在籍记录（一人一号）")}]) from err
     after = {k: v for k, v in student.fields().items() if k in changed}
     record(session, actor=actor, action="student.update", object_type="student", object_id=student.id,
            org_unit_id=student.school_id, before=before, after=after, reason=reason)
@@ -345,27 +344,27 @@ def apply_key_field_change(session: Session, *, student_id: int, changes: dict[s
     county-wide duplicate check as any entry; before/after in history with the approving instance."""
     student = session.get(Student, student_id, with_for_update={"of": Student})
     if student is None:
-        raise NotFound(f"找不到学生 {student_id}")
+        raise NotFound(msg("找不到学生 {student_id}", student_id=student_id))
     if student.status not in LIVE_STATUSES:
-        raise InvalidTransition(f"{STATUS_LABELS[StudentStatus(student.status)]}的学生不能变更关键信息")
+        raise InvalidTransition(msg("{status}的学生不能变更关键信息", status=msg(STATUS_LABELS[StudentStatus(student.status)])))
     allowed = (*KEY_FIELDS, "student_number_aux")
     other = [k for k in changes if k not in allowed]
     if other:
-        raise RuleViolation("关键信息变更只能更改姓名、性别、出生日期、身份证件类型、身份证件号和学籍辅号",
-                            details=[{"field": k, "message": "不是关键信息"} for k in other])
+        raise RuleViolation(msg("关键信息变更只能更改姓名、性别、出生日期、身份证件类型、身份证件号和学籍辅号"),
+                            details=[{"field": k, "message": msg("不是关键信息")} for k in other])
     current = student.fields()
     clean, warnings = validate_student({**current, **changes}, today=today)
     changed = {k: clean.get(k) for k in changes if clean.get(k) != current.get(k)}
     if not changed:
-        raise RuleViolation("申请变更的值与现有信息相同", details=[{"field": k, "message": "未变化"} for k in changes])
+        raise RuleViolation(msg("申请变更的值与现有信息相同"), details=[{"field": k, "message": msg("未变化")} for k in changes])
     if "id_number" in changed or "student_number_aux" in changed:
         _refuse_live_duplicate(session, student, clean)
     _assign(student, clean)
     try:
         session.flush()
     except IntegrityError as err:
-        raise Conflict("身份证件号在县内已有在籍记录",
-                       details=[{"field": "id_number", "message": "身份证件号：县内已有在籍记录（一人一号）"}]) from err
+        raise Conflict(msg("身份证件号在县内已有在籍记录"),
+                       details=[{"field": "id_number", "message": msg("身份证件号：县内已有在籍记录（一人一号）")}]) from err
     record(session, actor=actor, action="student.key_field_change", object_type="student", object_id=student.id,
            org_unit_id=student.school_id, instance_id=instance_id, reason=reason,
            before={k: current[k] for k in changed}, after={k: student.fields()[k] for k in changed})
@@ -375,9 +374,9 @@ def apply_key_field_change(session: Session, *, student_id: int, changes: dict[s
 def _refuse_live_duplicate(session: Session, student: Student, clean: dict[str, Any]) -> None:
     if _live_same_id(session, student_id=student.id, id_number=clean["id_number"],
                      aux=clean.get("student_number_aux"), school=student.school):
-        raise Conflict(f"身份证件号 {mask_id_number(clean['id_number'])} 在县内已有学籍记录，一人一号（办法第七条）",
+        raise Conflict(msg("身份证件号 {id_number} 在县内已有学籍记录，一人一号（办法第七条）", id_number=mask_id_number(clean['id_number'])),
                        details=[{"field": "id_number",
-                                 "message": "身份证件号：县内已有相同证件号和学籍辅号的学籍记录（一人一号）"}])
+                                 "message": msg("身份证件号：县内已有相同证件号和学籍辅号的学籍记录（一人一号）")}])
 
 
 # Built once: the duplicate check runs on every intake and transfer.
@@ -428,9 +427,9 @@ def activate(session: Session, *, student_id: int, actor: User | None, now: date
     conn = session.connection()
     row = conn.execute(_STUDENT_FOR_ACTIVATION, {"student_id": student_id}).first()
     if row is None or row.status != StudentStatus.pending:
-        raise InvalidTransition("只能确认待审核的学生")
-    refusal = Conflict(f"身份证件号 {mask_id_number(row.id_number)} 已有在籍学生，不能重复入库",
-                       details=[{"field": "id_number", "message": "县内已有在籍记录"}])
+        raise InvalidTransition(msg("只能确认待审核的学生"))
+    refusal = Conflict(msg("身份证件号 {id_number} 已有在籍学生，不能重复入库", id_number=mask_id_number(row.id_number)),
+                       details=[{"field": "id_number", "message": msg("县内已有在籍记录")}])
     # Art. 7: never a second active record for one ID; the unique index backs this up against races.
     already_active = conn.execute(_ACTIVE_SAME_ID, {"id_number": row.id_number,
                                                     "aux": row.student_number_aux or ""}).first()
@@ -451,7 +450,7 @@ def activate(session: Session, *, student_id: int, actor: User | None, now: date
 def void(session: Session, *, student_id: int, reason: str, actor: User | None, instance_id: int | None = None) -> None:
     student = session.get(Student, student_id, with_for_update={"of": Student})
     if student is None or student.status != StudentStatus.pending:
-        raise InvalidTransition("只能作废待审核的学生")
+        raise InvalidTransition(msg("只能作废待审核的学生"))
     student.status = StudentStatus.voided
     student.void_reason = reason
     record(session, actor=actor, action="student.void", object_type="student", object_id=student.id,
@@ -476,7 +475,7 @@ def void_active(session: Session, *, actor: User, student_id: int, reason: str) 
     the audit entry. Voiding frees the ID number for a correct record (only active ones are unique)."""
     student = get_student(session, actor=actor, student_id=student_id)
     if not (holds(actor, Role.county_reviewer, student.school) or holds(actor, Role.county_admin, student.school)):
-        raise PermissionDenied("只有县营养办审核员或县教育局系统管理员可以作废在籍学生的记录")
+        raise PermissionDenied(msg("只有县营养办审核员或县教育局系统管理员可以作废在籍学生的记录"))
     clean = reason.strip() if isinstance(reason, str) else ""
     if not clean or len(clean) > VOID_REASON_MAX:
         message = "作废原因：必填" if not clean else f"作废原因：不能超过 {VOID_REASON_MAX} 字"
@@ -484,9 +483,10 @@ def void_active(session: Session, *, actor: User, student_id: int, reason: str) 
     student = session.get(Student, student_id, with_for_update={"of": Student}, populate_existing=True)
     assert student is not None  # seen a moment ago; students are never deleted
     if student.status == StudentStatus.pending:
-        raise InvalidTransition("待审核的学生不在此作废：请在录入流程的县级确认任务中驳回")
+        raise InvalidTransition(msg("待审核的学生不在此作废：请在录入流程的县级确认任务中驳回"))
     if student.status != StudentStatus.active:
-        raise InvalidTransition(f"只能作废在籍学生的记录，该生为“{STATUS_LABELS[StudentStatus(student.status)]}”")
+        raise InvalidTransition(msg("只能作废在籍学生的记录，该生为“{status}”",
+                                    status=msg(STATUS_LABELS[StudentStatus(student.status)])))
     periods = list(session.scalars(select(EnrolmentPeriod).where(EnrolmentPeriod.student_id == student.id)
                                    .order_by(EnrolmentPeriod.from_month, EnrolmentPeriod.id)
                                    .with_for_update(of=EnrolmentPeriod).execution_options(populate_existing=True)))
@@ -507,7 +507,7 @@ def void_active(session: Session, *, actor: User, student_id: int, reason: str) 
 def get_student_unscoped(session: Session, student_id: int) -> Student:
     student = session.get(Student, student_id)
     if student is None:
-        raise NotFound(f"找不到学生 {student_id}")
+        raise NotFound(msg("找不到学生 {student_id}", student_id=student_id))
     return student
 
 
@@ -515,7 +515,7 @@ def get_student(session: Session, *, actor: User, student_id: int) -> Student:
     """Outside the caller's scope a student does not exist for them: 404, never 403."""
     student = session.get(Student, student_id)
     if student is None or not sees(actor, student.school):
-        raise NotFound(f"找不到学生 {student_id}")
+        raise NotFound(msg("找不到学生 {student_id}", student_id=student_id))
     return student
 
 
@@ -523,9 +523,9 @@ def set_photo(session: Session, *, actor: User, student_id: int, data: bytes, st
     """The registrar uploads 学生照片; the stored copy is re-encoded without metadata (photos.accept_photo)."""
     student = get_student(session, actor=actor, student_id=student_id)
     if not holds(actor, Role.school_registrar, student.school):
-        raise PermissionDenied("只有本校学籍管理员可以上传学生照片")
+        raise PermissionDenied(msg("只有本校学籍管理员可以上传学生照片"))
     if student.status not in LIVE_STATUSES:
-        raise InvalidTransition(f"{STATUS_LABELS[StudentStatus(student.status)]}的学生不能更换照片")
+        raise InvalidTransition(msg("{status}的学生不能更换照片", status=msg(STATUS_LABELS[StudentStatus(student.status)])))
     photo = accept_photo(data)
     image = store.put(photo.image, content_type=photo.content_type)
     thumb = store.put(photo.thumbnail, content_type=photo.content_type)
@@ -541,7 +541,7 @@ def photo_of(session: Session, *, actor: User, student_id: int, thumbnail: bool,
     student = get_student(session, actor=actor, student_id=student_id)
     key = student.photo_thumb_key if thumbnail else student.photo_key
     if key is None:
-        raise NotFound("该学生还没有照片")
+        raise NotFound(msg("该学生还没有照片"))
     return store.open(key)
 
 

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from registry.access import holds, sees
 from registry.audit import record
 from registry.db import Base
-from registry.errors import NotFound, PermissionDenied, RuleViolation
+from registry.errors import NotFound, PermissionDenied, RuleViolation, join_messages, msg
 from registry.org_units import OrgUnit, county_of
 from registry.schools import School, SchoolMealModel
 from registry.students import Student, StudentStatus
@@ -100,13 +100,15 @@ def report_months(year: int, month: int | None = None) -> tuple[str, str]:
     """`year` with `month` is that calendar month; `year` alone the school year from September (DESIGN.md)."""
     if month is not None:
         if not 1 <= month <= 12:
-            raise RuleViolation("月份应为 1 到 12", details=[{"field": "month", "message": "月份应为 1 到 12"}])
+            raise RuleViolation(msg("月份应为 1 到 12"), details=[{"field": "month", "message": msg("月份应为 1 到 12")}])
         return f"{year}-{month:02d}", f"{year}-{month:02d}"
     return f"{year}-09", f"{year + 1}-08"
 
 
 def period_label(year: int, month: int | None = None) -> str:
-    return f"{year}年{month}月" if month else f"{year}–{year + 1} 学年"
+    if month:
+        return msg("{year}年{month}月", year=year, month=month)
+    return msg("{year}–{next_year} 学年", year=year, next_year=year + 1)
 
 
 # Rates, calendar and meal models of one county -------------------------------------------------
@@ -297,7 +299,7 @@ def student_subsidy(session: Session, *, actor: User, student_id: int, year: int
     """Every month a student's periods cover (up to this month, or the school year asked for)."""
     student = session.get(Student, student_id)
     if student is None or not sees(actor, student.school):
-        raise NotFound(f"找不到学生 {student_id}")
+        raise NotFound(msg("找不到学生 {student_id}", student_id=student_id))
     return explain(session, student, year=year, today=today)
 
 
@@ -347,14 +349,15 @@ def subsidy_json(result: StudentSubsidy) -> dict[str, object]:
 
 def _require_county_admin(actor: User, county: OrgUnit) -> None:
     if not holds(actor, Role.county_admin, county):
-        raise PermissionDenied("只有县教育局系统管理员可以设置补助标准和校历")
+        raise PermissionDenied(msg("只有县教育局系统管理员可以设置补助标准和校历"))
 
 
 def _valid_month(value: object, field: str) -> str:
     text = str(value or "")
     if not (len(text) == 7 and text[4] == "-" and text[:4].isdigit() and text[5:].isdigit()
             and 1 <= int(text[5:]) <= 12):
-        raise RuleViolation(f"{field}：应为 YYYY-MM 格式的月份", details=[{"field": field, "message": "应为 YYYY-MM"}])
+        raise RuleViolation(msg("{field}：应为 YYYY-MM 格式的月份", field=field),
+                            details=[{"field": field, "message": msg("应为 YYYY-MM")}])
     return text
 
 
@@ -385,18 +388,19 @@ def set_county_rate(session: Session, *, actor: User, county: OrgUnit, kind: str
     _require_county_admin(actor, county)
     problems = []
     if kind not in set(RateKind):
-        problems.append({"field": "kind", "message": f"补助项目：不认识 {kind}"})
+        problems.append({"field": "kind", "message": msg("补助项目：不认识 {kind}", kind=kind)})
     month = _valid_month(effective_month, "effective_month")
     try:
         amount = Decimal(str(per_day)).quantize(CENT)
     except ArithmeticError:
         amount = Decimal(-1)
     if not Decimal(0) <= amount <= Decimal(100):
-        problems.append({"field": "per_day", "message": "每天标准：应为 0 到 100 元"})
+        problems.append({"field": "per_day", "message": msg("每天标准：应为 0 到 100 元")})
     if not (isinstance(days_per_year, int) and not isinstance(days_per_year, bool) and 0 < days_per_year <= 366):
-        problems.append({"field": "days_per_year", "message": "每学年天数：应为 1 到 366 的整数"})
+        problems.append({"field": "days_per_year", "message": msg("每学年天数：应为 1 到 366 的整数")})
     if problems:
-        raise RuleViolation("补助标准有误：" + "；".join(p["message"] for p in problems), details=problems)
+        raise RuleViolation(msg("补助标准有误：{problems}", problems=join_messages(p["message"] for p in problems)),
+                            details=problems)
     row = session.scalars(select(SubsidyRate).where(SubsidyRate.county_id == county.id, SubsidyRate.kind == kind,
                                                     SubsidyRate.effective_month == month)).one_or_none()
     before = None if row is None else {"per_day": str(row.per_day), "days_per_year": row.days_per_year}
@@ -416,14 +420,17 @@ def set_school_calendar(session: Session, *, actor: User, county: OrgUnit, year:
     """The county's school days per month of school year `year` (Sep–Aug); months left out have none."""
     _require_county_admin(actor, county)
     if not 2000 <= year <= 2100:
-        raise RuleViolation("学年应在 2000 到 2100 之间", details=[{"field": "year", "message": "学年应在 2000 到 2100 之间"}])
+        raise RuleViolation(msg("学年应在 2000 到 2100 之间"),
+                            details=[{"field": "year", "message": msg("学年应在 2000 到 2100 之间")}])
     first, last = report_months(year)
     allowed = set(months_between(first, last))
-    problems = [{"field": m, "message": f"{m}：不在 {period_label(year)} 内"} for m in days if m not in allowed]
-    problems += [{"field": m, "message": f"{m}：上课天数应为 0 到 31 的整数"} for m, d in days.items()
+    problems = [{"field": m, "message": msg("{month}：不在 {year} 内", month=m, year=period_label(year))}
+                for m in days if m not in allowed]
+    problems += [{"field": m, "message": msg("{month}：上课天数应为 0 到 31 的整数", month=m)} for m, d in days.items()
                  if not (isinstance(d, int) and not isinstance(d, bool) and 0 <= d <= 31)]
     if problems:
-        raise RuleViolation("校历有误：" + "；".join(p["message"] for p in problems), details=problems)
+        raise RuleViolation(msg("校历有误：{problems}", problems=join_messages(p["message"] for p in problems)),
+                            details=problems)
     existing = {row.month: row for row in session.scalars(select(SchoolCalendarMonth).where(
         SchoolCalendarMonth.county_id == county.id, SchoolCalendarMonth.month.in_(allowed)))}
     before = {m: row.school_days for m, row in existing.items()}

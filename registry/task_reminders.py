@@ -7,8 +7,8 @@ when its task opens (workflows._save) and removed when the scan finds its task c
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import ForeignKey, Select, String, Text, select, update
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from registry.db import Base, UTCDateTime
 
@@ -26,3 +26,23 @@ class TaskReminder(Base):
     escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     # Why the last look failed (a year the working-day calendar lacks), shown to county_admin.
     error: Mapped[str | None] = mapped_column(Text)
+
+
+def hold_reminders(session: Session, *, instance_id: int) -> None:
+    """An instance held (suspended, or stopped in error): its tasks' reminders and escalations wait. The
+    rows stay, with their due dates, so that `wake_reminders` finds them."""
+    session.execute(update(TaskReminder).where(TaskReminder.task_id.in_(_tasks_of(instance_id)))
+                    .values(next_at=None))
+
+
+def wake_reminders(session: Session, *, instance_id: int, now: datetime) -> None:
+    """The instance runs again: the next scan looks at each of its open tasks at once and sends what is due
+    by then (the latest step only, never the missed ones in a burst); an overdue task is reminded and, past
+    the policy's threshold, escalated as if it had never been held."""
+    session.execute(update(TaskReminder).where(TaskReminder.task_id.in_(_tasks_of(instance_id)))
+                    .values(next_at=now))
+
+
+def _tasks_of(instance_id: int) -> Select[tuple[int]]:
+    task = Base.metadata.tables["human_task"]
+    return select(task.c.id).where(task.c.instance_id == instance_id, task.c.status == "open")

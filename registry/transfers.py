@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from registry import students
 from registry.access import holds, mask_id_number
 from registry.audit import record
-from registry.errors import InvalidTransition, NotFound, PermissionDenied, RuleViolation
+from registry.errors import InvalidTransition, NotFound, PermissionDenied, RuleViolation, join_messages, msg
 from registry.org_units import OrgKind, OrgUnit, county_path_of, find_org_unit
 from registry.rules.student import normalise_student
 from registry.students import STATUS_LABELS, EnrolmentPeriod, Student, StudentStatus, previous_month
@@ -42,7 +42,8 @@ Problems = list[dict[str, str]]
 
 def _refuse(problems: Problems) -> None:
     if problems:
-        raise RuleViolation("转学信息有误：" + "；".join(p["message"] for p in problems), details=problems)
+        raise RuleViolation(msg("转学信息有误：{problems}", problems=join_messages(p["message"] for p in problems)),
+                            details=problems)
 
 
 def month_problems(change_month: Any, *, enrolled_month: str | None, period_start: str | None = None) -> Problems:
@@ -50,11 +51,13 @@ def month_problems(change_month: Any, *, enrolled_month: str | None, period_star
     of the period now open (an earlier transfer or resumption)."""
     if not isinstance(change_month, str) or not _MONTH.fullmatch(change_month):
         shown = change_month if isinstance(change_month, str) and change_month else "空"
-        return [{"field": "change_month", "message": f"转学年月：“{shown}”不是有效年月（应为 YYYY-MM）"}]
+        return [{"field": "change_month", "message": msg("转学年月：“{shown}”不是有效年月（应为 YYYY-MM）", shown=shown)}]
     if enrolled_month and change_month < enrolled_month:
-        return [{"field": "change_month", "message": f"转学年月：不能早于入学年月 {enrolled_month}"}]
+        return [{"field": "change_month", "message": msg("转学年月：不能早于入学年月 {enrolled_month}",
+                                                         enrolled_month=enrolled_month)}]
     if period_start and change_month < period_start:
-        return [{"field": "change_month", "message": f"转学年月：不能早于在本校的在籍起始年月 {period_start}"}]
+        return [{"field": "change_month", "message": msg("转学年月：不能早于在本校的在籍起始年月 {period_start}",
+                                                         period_start=period_start)}]
     return []
 
 
@@ -66,7 +69,8 @@ def _open_since(session: Session, student: Student) -> str | None:
 
 def _check_active(student: Student) -> None:
     if student.status != StudentStatus.active:
-        raise InvalidTransition(f"只有在籍学生可以转学，该生为“{STATUS_LABELS[StudentStatus(student.status)]}”")
+        raise InvalidTransition(msg("只有在籍学生可以转学，该生为“{status}”",
+                                    status=msg(STATUS_LABELS[StudentStatus(student.status)])))
 
 
 def receiving_school(session: Session, *, student: Student, code: Any) -> OrgUnit:
@@ -82,7 +86,8 @@ def receiving_school(session: Session, *, student: Student, code: Any) -> OrgUni
         problem = "转入学校：不能是学生现在就读的学校"
     else:
         return school
-    raise RuleViolation("转学信息有误：" + problem, details=[{"field": "receiving_school_code", "message": problem}])
+    raise RuleViolation(msg("转学信息有误：{problem}", problem=problem),
+                        details=[{"field": "receiving_school_code", "message": problem}])
 
 
 def check_request(session: Session, *, student_id: int, kind: str, change_month: Any,
@@ -103,7 +108,7 @@ def get_for_transfer(session: Session, *, actor: User, student_id: int) -> Stude
     """The student as their own school's registrar sends them away: in that school's scope and 在籍."""
     student = students.get_student(session, actor=actor, student_id=student_id)
     if not holds(actor, Role.school_registrar, student.school):
-        raise PermissionDenied("只有学生所在学校的学籍管理员可以办理转出")
+        raise PermissionDenied(msg("只有学生所在学校的学籍管理员可以办理转出"))
     _check_active(student)
     return student
 
@@ -122,11 +127,11 @@ def find_by_id_number(session: Session, *, actor: User, id_number: str, aux: str
     stays invisible, and what is shown of the match is `preview`, not the record."""
     county_paths = sorted({county_path_of(g.org_unit) for g in actor.grants if g.role == Role.school_registrar})
     if not county_paths:
-        raise PermissionDenied("只有学校学籍管理员可以按证件号查找转入学生")
+        raise PermissionDenied(msg("只有学校学籍管理员可以按证件号查找转入学生"))
     # As entry normalises it: full-width digits, spaces, a lower-case x, a 15-digit resident ID.
     number = normalise_student({"id_type": "1", "id_number": id_number or ""}).get("id_number") or ""
     if not number:
-        raise RuleViolation("身份证件号：必填", details=[{"field": "id_number", "message": "身份证件号：必填"}])
+        raise RuleViolation(msg("身份证件号：必填"), details=[{"field": "id_number", "message": msg("身份证件号：必填")}])
     query = (select(Student).join(OrgUnit, Student.school_id == OrgUnit.id)
              .where(Student.id_number == number, Student.status == StudentStatus.active,
                     or_(*(OrgUnit.path.startswith(p) for p in county_paths))))
@@ -155,7 +160,7 @@ def move_within_county(session: Session, *, student_id: int, to_school_code: str
     change month and starts at the receiving school with it, on the same record."""
     student = session.get(Student, student_id, with_for_update={"of": Student}, populate_existing=True)
     if student is None:
-        raise NotFound(f"找不到学生 {student_id}")
+        raise NotFound(msg("找不到学生 {student_id}", student_id=student_id))
     check_request(session, student_id=student_id, kind=TransferKind.in_county, change_month=change_month,
                   receiving_school_code=to_school_code)
     to_school = find_org_unit(session, code=to_school_code)
@@ -165,7 +170,7 @@ def move_within_county(session: Session, *, student_id: int, to_school_code: str
         .order_by(EnrolmentPeriod.from_month, EnrolmentPeriod.id)
         .with_for_update(of=EnrolmentPeriod).execution_options(populate_existing=True)))
     if not periods:
-        raise InvalidTransition("该生没有正在计算补助的在籍期间，不能转学")
+        raise InvalidTransition(msg("该生没有正在计算补助的在籍期间，不能转学"))
     from_school = student.school
     before = [_ref(p) for p in periods]
     for period in periods:
@@ -200,7 +205,8 @@ def check_revised_transfer_in(change_month: str, *, student: dict[str, Any]) -> 
     """A returned 县外转入 revised: the month is fixed now, so a late enrolment month is the field to correct."""
     enrolled = normalise_student(student).get("enrolled_month")
     if isinstance(enrolled, str) and _MONTH.fullmatch(enrolled) and enrolled > change_month:
-        _refuse([{"field": "enrolled_month", "message": f"入学年月：不能晚于转学年月 {change_month}"}])
+        _refuse([{"field": "enrolled_month", "message": msg("入学年月：不能晚于转学年月 {change_month}",
+                                                            change_month=change_month)}])
 
 
 def record_certificate(session: Session, *, student_id: int, certificate_no: str | None, files: list[str],
@@ -239,5 +245,5 @@ def initiating_school(actor: User, *, student: Student, receiving: OrgUnit | Non
     if receiving is not None and holds(actor, Role.school_registrar, receiving):
         return receiving
     if receiving is None:
-        raise PermissionDenied("只有学生所在学校的学籍管理员可以办理转出县外")
-    raise PermissionDenied("只有转出学校或转入学校的学籍管理员可以发起县内转学")
+        raise PermissionDenied(msg("只有学生所在学校的学籍管理员可以办理转出县外"))
+    raise PermissionDenied(msg("只有转出学校或转入学校的学籍管理员可以发起县内转学"))

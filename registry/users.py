@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, Session, joinedload, mapped_column, relations
 
 from registry.audit import record
 from registry.db import Base, UTCDateTime, utcnow
-from registry.errors import Conflict, NotFound, RuleViolation
+from registry.errors import Conflict, NotFound, RuleViolation, msg
 from registry.org_units import KIND_LABELS, OrgKind, OrgUnit, get_org_unit
 
 
@@ -83,9 +83,10 @@ def create_user(
     session: Session, *, username: str, display_name: str, password: str, by: User | None = None
 ) -> User:
     if len(password) < 8:
-        raise RuleViolation("密码至少 8 位", details=[{"field": "password", "message": "密码至少 8 位"}])
+        raise RuleViolation(msg("密码至少 8 位"), details=[{"field": "password", "message": msg("密码至少 8 位")}])
     if find_user(session, username=username) is not None:
-        raise Conflict(f"用户名 {username} 已存在", details=[{"field": "username", "message": "已存在"}])
+        raise Conflict(msg("用户名 {username} 已存在", username=username),
+                       details=[{"field": "username", "message": msg("已存在")}])
     user = User(username=username, display_name=display_name, password_hash=_hasher.hash(password))
     session.add(user)
     session.flush()
@@ -99,11 +100,12 @@ def grant_role(session: Session, *, user: User, role: Role, org_unit_code: str, 
     if unit.kind != ROLE_SCOPE[role]:
         scope, kind = KIND_LABELS[ROLE_SCOPE[role]], KIND_LABELS[OrgKind(unit.kind)]
         raise RuleViolation(
-            f"角色 {ROLE_LABELS[role]} 只能授予{scope}级机构，{unit.name} 是{kind}级机构",
-            details=[{"field": "org_unit", "message": "机构级别不符"}],
+            msg("角色 {role} 只能授予{scope}级机构，{name} 是{kind}级机构",
+                role=msg(ROLE_LABELS[role]), scope=scope, name=unit.name, kind=kind),
+            details=[{"field": "org_unit", "message": msg("机构级别不符")}],
         )
     if any(g.role == role and g.org_unit_id == unit.id for g in user.grants):
-        raise Conflict(f"{user.username} 已有 {role} @ {unit.code}")
+        raise Conflict(msg("{username} 已有 {role} @ {code}", username=user.username, role=role, code=unit.code))
     grant = RoleGrant(user=user, role=role, org_unit=unit)
     session.add(grant)
     session.flush()
@@ -124,7 +126,7 @@ def find_user(session: Session, *, username: str) -> User | None:
 def get_user(session: Session, *, user_id: int) -> User:
     user = session.scalars(_USER_BY_ID, {"user_id": user_id}).unique().one_or_none()
     if user is None or not user.active:
-        raise NotFound("用户不存在")
+        raise NotFound(msg("用户不存在"))
     return user
 
 

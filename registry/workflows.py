@@ -7,6 +7,7 @@ instance_timer rows, write the audit entry. The caller (request or worker task) 
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -33,21 +34,42 @@ from sqlalchemy.orm.util import identity_key
 from engine import definitions as engine_definitions
 from engine import forms as engine_forms
 from engine import runtime
+from engine import steps as engine_steps
 from engine.errors import DefinitionError, EngineError, FormDataError, TaskNotReady
-from engine.templates import render_instructions
 from engine.timers import WorkingDays, due_at, parse_due
-from registry import drafts, process_guards, working_days
+from registry import drafts, notifications, process_guards, working_days
+from registry import instructions as task_instructions
 from registry.access import holds, oversees, scope_clause, sees
-from registry.actions import SERVICES, TASK_ACTIONS, WITHDRAWALS, ServiceContext, StartPlan, starter_for
+from registry.actions import (
+    REGISTERED,
+    SERVICES,
+    TASK_ACTIONS,
+    WITHDRAWALS,
+    ServiceContext,
+    StartPlan,
+    generic_plan,
+    starter_for,
+    starting_role,
+    starting_units,
+)
 from registry.audit import AuditEntry, record
 from registry.db import Base, JSONType, UTCDateTime, is_postgres, utcnow, write_row
-from registry.errors import Conflict, DomainError, InvalidTransition, NotFound, PermissionDenied, RuleViolation
+from registry.errors import (
+    Conflict,
+    DomainError,
+    InvalidTransition,
+    NotFound,
+    PermissionDenied,
+    RuleViolation,
+    join_messages,
+    msg,
+)
 from registry.file_store import FileStore
 from registry.forms import choices, validate_form
 from registry.org_units import OrgUnit, county_of, find_org_unit
 from registry.rules.findings import Finding
 from registry.settings import local_zone
-from registry.task_reminders import TaskReminder
+from registry.task_reminders import TaskReminder, hold_reminders
 from registry.users import ROLE_LABELS, Role, User
 
 
@@ -58,6 +80,11 @@ class InstanceStatus(StrEnum):
     error = "error"  # a script or service task failed while a timer moved it on: see process.error in its history
     suspended = "suspended"  # held by a process administrator: no task may be completed, no timer fires
     cancelled = "cancelled"  # ended by an administrator, with a reason
+
+
+# Instances whose open tasks nobody can complete now: the inbox leaves their tasks out (counting the
+# held ones apart) and their reminders wait. Ended instances have no open tasks left.
+HELD = (InstanceStatus.suspended, InstanceStatus.error)
 
 
 class TaskStatus(StrEnum):
@@ -202,11 +229,11 @@ def deploy(session: Session, *, bpmn: bytes, forms: dict[str, dict], by: User | 
     try:
         definition = engine_definitions.load_definition(bpmn, forms)
     except DefinitionError as err:
-        raise RuleViolation("流程定义无效：" + "；".join(e["message"] for e in err.errors),
+        raise RuleViolation(msg("流程定义无效：{problems}", problems=join_messages(e["message"] for e in err.errors)),
                             details=err.errors) from err
     unknown = sorted({t.lane for t in definition.user_tasks.values() if t.lane and t.lane not in Role.__members__})
     if unknown:
-        raise RuleViolation(f"泳道名称不是已知角色：{', '.join(unknown)}",
+        raise RuleViolation(msg("泳道名称不是已知角色：{lanes}", lanes=", ".join(unknown)),
                             details=[{"element_id": None, "message": f"unknown role {lane}"} for lane in unknown])
     existing = session.scalars(select(ProcessVersion).where(ProcessVersion.sha256 == definition.sha256)).one_or_none()
     if existing is not None:
@@ -223,7 +250,8 @@ def deploy(session: Session, *, bpmn: bytes, forms: dict[str, dict], by: User | 
             session.add(version)
             session.flush()
     except IntegrityError as err:
-        raise Conflict(f"流程 {definition.process_id} 刚刚被他人部署了新版本，请刷新后重新部署") from err
+        raise Conflict(msg("流程 {process_id} 刚刚被他人部署了新版本，请刷新后重新部署",
+                           process_id=definition.process_id)) from err
     # On SQLite a rolled-back version's row id is used again: whatever was cached for that id is stale.
     _definitions_by_row.pop((str(session.get_bind().engine.url), version.id), None)
     _definitions[definition.sha256] = definition
@@ -245,7 +273,7 @@ _LATEST_VERSION = (select(ProcessVersion).where(ProcessVersion.process_id == bin
 def latest_version(session: Session, process_id: str) -> ProcessVersion:
     version = session.scalars(_LATEST_VERSION, {"process_id": process_id}).one_or_none()
     if version is None:
-        raise NotFound(f"找不到流程 {process_id}")
+        raise NotFound(msg("找不到流程 {process_id}", process_id=process_id))
     return version
 
 
@@ -284,7 +312,7 @@ def _lock(session: Session, instance_id: int) -> ProcessInstance:
     instance = session.get(ProcessInstance, instance_id, with_for_update={"of": ProcessInstance},
                            populate_existing=True)
     if instance is None:
-        raise NotFound(f"找不到流程实例 {instance_id}")
+        raise NotFound(msg("找不到流程实例 {instance_id}", instance_id=instance_id))
     return instance
 
 
@@ -326,7 +354,7 @@ def _save(session: Session, instance: ProcessInstance, workflow: Any, ctx: Servi
     if runtime.is_finished(workflow):
         values.update(status=InstanceStatus.completed, ended_at=ctx.now)
     if not write_row(session, ProcessInstance, instance.id, values, guard={"version_id": instance.version_id}):
-        raise Conflict("数据已被他人同时修改，请刷新后重试")
+        raise Conflict(msg("数据已被他人同时修改，请刷新后重试"))
 
     ready = {t.guid: t for t in runtime.ready_tasks(workflow)}
     open_rows = [] if ctx.new_instance else conn.execute(_OPEN_TASKS, {"instance_id": instance.id}).all()
@@ -375,8 +403,9 @@ def _acting_unit_id(session: Session, instance: ProcessInstance, task: runtime.R
         return instance.org_unit_id
     unit = find_org_unit(session, code=task.org_unit)
     if unit is None:
-        raise Conflict(f"流程环节“{task.name}”的办理单位 {task.org_unit} 不存在，请联系流程管理员",
-                       details=[{"element_id": task.task_id, "message": "办理单位不存在"}])
+        raise Conflict(msg("流程环节“{element}”的办理单位 {org_unit} 不存在，请联系流程管理员",
+                           element=task.name, org_unit=task.org_unit),
+                       details=[{"element_id": task.task_id, "message": msg("办理单位不存在")}])
     return unit.id
 
 
@@ -384,13 +413,14 @@ def _engine_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
     try:
         return fn(*args, **kwargs)
     except TaskNotReady as err:
-        raise InvalidTransition("任务已完成或不可办理") from err
+        raise InvalidTransition(msg("任务已完成或不可办理")) from err
     except EngineError as err:
         # A registry action refused inside a service task: its own error (409, 422, ...) is the answer.
         if isinstance(err.__cause__, DomainError):
             raise err.__cause__ from err
         # Anything else is the process definition's fault; the transaction rolls back, nothing is half-done.
-        raise Conflict(f"流程执行出错（{err.element_id or '未知环节'}），请联系流程管理员：{err.message}") from err
+        raise Conflict(msg("流程执行出错（{element}），请联系流程管理员：{message}",
+                           element=err.element_id or msg("未知环节"), message=err.message)) from err
 
 
 def _working_days(session: Session, instance: ProcessInstance, due: str) -> Callable[[date], bool] | None:
@@ -414,14 +444,24 @@ def _due_anchor(task: runtime.ReadyTask, info: engine_definitions.UserTaskInfo |
 
 
 def start_process(session: Session, *, actor: User, process_id: str, data: dict[str, Any],
-                  now: datetime | None = None) -> tuple[ProcessInstance, list[Finding]]:
-    """Start the latest version; returns the instance and the validation warnings to show."""
+                  now: datetime | None = None, org_unit: str | None = None) -> tuple[ProcessInstance, list[Finding]]:
+    """Start the latest version; returns the instance and the validation warnings to show. A process no flow
+    module names starts by the generic rule (registry/actions.py generic_plan), where `org_unit` (a code)
+    chooses the unit; a registered starter takes the unit from its data."""
     now = now or utcnow()
     version = latest_version(session, process_id)
     definition = definition_of(version)
-    plan = starter_for(process_id)(session, actor=actor, data=data, forms=definition.forms, today=now.date())
+    starter = starter_for(process_id)
+    if starter is None:
+        plan = generic_plan(session, actor=actor, definition=definition, data=data, org_unit=org_unit)
+    elif org_unit:
+        raise RuleViolation(msg("办理单位：此流程的办理单位由发起数据决定，不能另行指定"),
+                            details=[{"field": "org_unit", "message": msg("不能指定")}])
+    else:
+        plan = starter(session, actor=actor, data=data, forms=definition.forms, today=now.date())
     if not holds(actor, plan.role, plan.org_unit):
-        raise PermissionDenied(f"只有{plan.org_unit.name}的{ROLE_LABELS[Role(plan.role)]}可以发起此流程")
+        raise PermissionDenied(msg("只有{org_unit}的{role}可以发起此流程", org_unit=plan.org_unit.name,
+                                   role=msg(ROLE_LABELS[Role(plan.role)])))
     return _start(session, version, definition, plan, actor=actor, now=now), plan.warnings
 
 
@@ -446,8 +486,37 @@ def _start(session: Session, version: ProcessVersion, definition: engine_definit
     _save(session, instance, workflow, ctx)
     record(session, actor=actor, action="process.start", object_type="process_instance", object_id=instance.id,
            org_unit_id=instance.org_unit_id, instance_id=instance.id,
-           after={"process_id": version.process_id, "version": version.version, "subject_id": plan.subject_id})
+           after={"process_id": version.process_id, "version": version.version, "subject_id": plan.subject_id,
+                  **({"role": plan.role, "rule": "generic", "data": plan.data} if plan.generic else {})})
     return instance
+
+
+@dataclass(frozen=True)
+class Startable:
+    process_id: str
+    name: str
+    role: str
+    units: list[OrgUnit]
+    form: dict[str, Any] | None
+
+
+def startable_processes(session: Session, *, actor: User) -> list[Startable]:
+    """The processes without a registered starter that `actor` may start (their first step's role), with the
+    units to choose from and the start form: what the 发起流程 page lists."""
+    found = []
+    for process_id in session.scalars(select(ProcessVersion.process_id).distinct().order_by(ProcessVersion.process_id)):
+        if process_id in REGISTERED:
+            continue
+        try:
+            definition = definition_of(latest_version(session, process_id))
+        except NotFound:  # every version retired
+            continue
+        role = starting_role(definition)
+        units = starting_units(session, actor=actor, role=role) if role else []
+        if units:
+            form = definition.forms[definition.start_form] if definition.start_form else None
+            found.append(Startable(process_id, definition.name, role or "", units, form))
+    return found
 
 
 def _visible_task(session: Session, actor: User, task_id: int) -> HumanTask:
@@ -456,23 +525,24 @@ def _visible_task(session: Session, actor: User, task_id: int) -> HumanTask:
     task = session.get(HumanTask, task_id)
     if task is None or not (holds(actor, task.role, task.org_unit) or oversees(actor, task.org_unit)
                             or task.completed_by_id == actor.id):
-        raise NotFound(f"找不到任务 {task_id}")
+        raise NotFound(msg("找不到任务 {task_id}", task_id=task_id))
     return task
 
 
 def check_may_act(actor: User, task: HumanTask) -> None:
     """Seeing a task is not acting on it: county roles oversee tasks they do not hold."""
     if not holds(actor, task.role, task.org_unit):
-        raise PermissionDenied(f"此任务由{ROLE_LABELS[Role(task.role)]}办理，您只能查看")
+        raise PermissionDenied(msg("此任务由{role}办理，您只能查看", role=msg(ROLE_LABELS[Role(task.role)])))
     if task.status != TaskStatus.open:
-        raise InvalidTransition("任务已完成或已取消")
+        raise InvalidTransition(msg("任务已完成或已取消"))
 
 
 def claim_task(session: Session, *, actor: User, task_id: int) -> HumanTask:
     task = _visible_task(session, actor, task_id)
     check_may_act(actor, task)
     if task.claimed_by_id not in (None, actor.id):
-        raise Conflict(f"任务已被 {task.claimed_by.display_name if task.claimed_by else '他人'} 认领")
+        raise Conflict(msg("任务已被 {name} 认领",
+                           name=task.claimed_by.display_name if task.claimed_by else msg("他人")))
     task.claimed_by_id = actor.id
     record(session, actor=actor, action="task.claim", object_type="human_task", object_id=task.id,
            org_unit_id=task.org_unit_id, instance_id=task.instance_id)
@@ -482,7 +552,7 @@ def claim_task(session: Session, *, actor: User, task_id: int) -> HumanTask:
 def unclaim_task(session: Session, *, actor: User, task_id: int) -> HumanTask:
     task = _visible_task(session, actor, task_id)
     if task.status != TaskStatus.open or task.claimed_by_id != actor.id:
-        raise InvalidTransition("只能放弃自己认领的未完成任务")
+        raise InvalidTransition(msg("只能放弃自己认领的未完成任务"))
     task.claimed_by_id = None
     record(session, actor=actor, action="task.unclaim", object_type="human_task", object_id=task.id,
            org_unit_id=task.org_unit_id, instance_id=task.instance_id)
@@ -494,13 +564,13 @@ def complete_task(session: Session, *, actor: User, task_id: int, data: dict[str
     now = now or utcnow()
     task, instance = _lock_task(session, actor, task_id)
     if task.status != TaskStatus.open:
-        raise InvalidTransition("任务已完成或已取消，不能再次办理")
+        raise InvalidTransition(msg("任务已完成或已取消，不能再次办理"))
     if instance.status == InstanceStatus.suspended:
-        raise InvalidTransition("流程已被流程管理员暂停，恢复后才能办理")
+        raise InvalidTransition(msg("流程已被流程管理员暂停，恢复后才能办理"))
     if instance.status != InstanceStatus.running:
-        raise InvalidTransition("流程已结束或出错，不能办理")
+        raise InvalidTransition(msg("流程已结束或出错，不能办理"))
     if task.claimed_by_id not in (None, actor.id):
-        raise Conflict("任务已被他人认领")
+        raise Conflict(msg("任务已被他人认领"))
     definition = definition_of_instance(session, instance)
     try:
         submission = engine_forms.submission(definition, task.task_id, data)
@@ -515,8 +585,15 @@ def complete_task(session: Session, *, actor: User, task_id: int, data: dict[str
     task_data = _task_data(workflow, task.task_guid)  # raises 409 when the state says it is done
     if submission.action:
         TASK_ACTIONS[submission.action](ctx, task_data, submission.action_input or {})
-    _engine_call(runtime.complete_task, workflow, task.task_guid, data, services=_services(ctx), now=now,
+    _engine_call(runtime.record_completion, workflow, task.task_guid, data, services=_services(ctx), now=now,
                  checked=submission)
+    failure = _advance_after_completion(session, workflow, ctx)
+    if failure is not None:
+        # The user's step stands; the automatic steps after it are undone and wait for the fix:
+        # the state as it was, with this completion recorded again (deterministic) and nothing run after it.
+        workflow = runtime.restore(definition, json.loads(instance.state), services=_services(ctx))
+        _engine_call(runtime.record_completion, workflow, task.task_guid, data, services=_services(ctx), now=now,
+                     checked=submission)
     write_row(session, HumanTask, task.id, {
         "status": TaskStatus.completed, "completed_by_id": actor.id, "completed_at": now,
         "claimed_by_id": task.claimed_by_id or actor.id, "outcome": data.get("decision") or "submitted",
@@ -526,7 +603,54 @@ def complete_task(session: Session, *, actor: User, task_id: int, data: dict[str
     record(session, actor=actor, action="task.complete", object_type="human_task", object_id=task.id,
            org_unit_id=task.org_unit_id, instance_id=instance.id,
            after={"task_id": task.task_id, "outcome": task.outcome}, reason=task.comment)
+    if failure is not None:
+        name = element_name(definition, failure.element_id)
+        mark_error(session, instance, element_id=failure.element_id, message=failure.message, now=now,
+                   task_id=task.id)
+        ctx.warnings.append(Finding("", "next_step_failed", next_step_failed(name), "warning"))
     return task, ctx.warnings
+
+
+def next_step_failed(element: str) -> str:
+    """What the user who completed a task is told when the automatic step after it failed (page and API)."""
+    return msg("您的办理已记录；但其后的自动环节“{element}”执行失败，流程暂停在该环节。"
+               "已通知流程管理员处理，修复后流程将继续，您无需重新办理。", element=element)
+
+
+def completion_failure(session: Session, *, actor: User) -> str | None:
+    """`next_step_failed`, when the actor's latest completion is the one an automatic step failed after and the
+    instance still waits in error: the page the completion redirects to says so."""
+    task = session.scalars(select(HumanTask).where(HumanTask.completed_by_id == actor.id)
+                           .order_by(HumanTask.completed_at.desc(), HumanTask.id.desc()).limit(1)).first()
+    if task is None or task.instance.status != InstanceStatus.error:
+        return None
+    entry = session.scalars(select(AuditEntry).where(AuditEntry.instance_id == task.instance_id,
+                                                     AuditEntry.action == "process.error")
+                            .order_by(AuditEntry.id.desc()).limit(1)).first()
+    if entry is None or (entry.after or {}).get("task_id") != task.id:
+        return None
+    return next_step_failed((entry.after or {}).get("element_name") or msg("未知环节"))
+
+
+def element_name(definition: engine_definitions.Definition, element_id: str | None) -> str:
+    return engine_steps.element_name(definition, element_id) if element_id else msg("未知环节")
+
+
+def _advance_after_completion(session: Session, workflow: Any, ctx: ServiceContext) -> EngineError | None:
+    """Run the automatic steps after a completion on a savepoint. A registry action's refusal is the
+    user's answer (their data broke a rule: nothing is kept); any other failure is the definition's
+    fault and is returned, with whatever those steps wrote undone."""
+    kept = (set(ctx.overdue_task_ids), ctx.subject_label, len(ctx.warnings))
+    try:
+        with session.begin_nested():
+            runtime.advance(workflow, services=_services(ctx), now=ctx.now)
+    except EngineError as err:
+        if isinstance(err.__cause__, DomainError):
+            raise err.__cause__ from err
+        ctx.overdue_task_ids, ctx.subject_label = kept[0], kept[1]
+        del ctx.warnings[kept[2]:]
+        return err
+    return None
 
 
 def _lock_task(session: Session, actor: User, task_id: int) -> tuple[HumanTask, ProcessInstance]:
@@ -538,7 +662,7 @@ def _lock_task(session: Session, actor: User, task_id: int) -> tuple[HumanTask, 
     """
     row = session.execute(_LOCK_TASK, {"task_id": task_id}).first()
     if row is None or not holds(actor, row[0].role, row[0].org_unit):
-        raise NotFound(f"找不到任务 {task_id}")
+        raise NotFound(msg("找不到任务 {task_id}", task_id=task_id))
     return row[0], row[1]
 
 
@@ -546,7 +670,7 @@ def _task_data(workflow: Any, guid: str) -> dict[str, Any]:
     try:
         return runtime.ready_task_data(workflow, guid)
     except TaskNotReady as err:
-        raise InvalidTransition("任务已完成或不可办理") from err
+        raise InvalidTransition(msg("任务已完成或不可办理")) from err
 
 
 def advance_instance(session: Session, *, instance_id: int, now: datetime | None = None) -> ProcessInstance:
@@ -584,7 +708,7 @@ def lock_instance(session: Session, instance_id: int) -> ProcessInstance:
 def set_status(session: Session, instance: ProcessInstance, status: str) -> None:
     if not write_row(session, ProcessInstance, instance.id, {"status": status, "version_id": instance.version_id + 1},
                      guard={"version_id": instance.version_id}):
-        raise Conflict("数据已被他人同时修改，请刷新后重试")
+        raise Conflict(msg("数据已被他人同时修改，请刷新后重试"))
 
 
 def save_state(session: Session, instance: ProcessInstance, workflow: Any, *, actor: User | None,
@@ -595,15 +719,25 @@ def save_state(session: Session, instance: ProcessInstance, workflow: Any, *, ac
 
 
 def mark_error(session: Session, instance: ProcessInstance, *, element_id: str | None, message: str,
-               now: datetime) -> None:
-    write_row(session, ProcessInstance, instance.id, {"status": InstanceStatus.error,
-                                                      "version_id": instance.version_id + 1},
-              guard={"version_id": instance.version_id})
+               now: datetime, task_id: int | None = None) -> None:
+    """Stop the instance in status error (a script or service task failed): its timers and its tasks'
+    reminders wait, and the process administrators over it are told. `task_id`: the task whose
+    completion ran into the failure, if a person's completion did."""
+    before = instance.status
+    if not write_row(session, ProcessInstance, instance.id, {"status": InstanceStatus.error,
+                                                             "version_id": instance.version_id + 1},
+                     guard={"version_id": instance.version_id}):
+        raise Conflict(msg("数据已被他人同时修改，请刷新后重试"))
     session.connection().execute(_DELETE_TIMER, {"instance_id": instance.id})
+    hold_reminders(session, instance_id=instance.id)
+    definition = definition_of_instance(session, instance)
+    name = element_name(definition, element_id)
+    after = {"element_id": element_id, "element_name": name, "message": message, "at": now.isoformat()}
+    if task_id is not None:
+        after["task_id"] = task_id
     record(session, actor=None, action="process.error", object_type="process_instance", object_id=instance.id,
-           org_unit_id=instance.org_unit_id, instance_id=instance.id,
-           before={"status": instance.status}, after={"element_id": element_id, "message": message,
-                                                      "at": now.isoformat()})
+           org_unit_id=instance.org_unit_id, instance_id=instance.id, before={"status": before}, after=after)
+    notifications.notify_process_error(session, instance_id=instance.id, element=name, message=message, now=now)
 
 
 def withdraw(session: Session, *, actor: User, instance_id: int, reason: str,
@@ -613,12 +747,12 @@ def withdraw(session: Session, *, actor: User, instance_id: int, reason: str,
     now = now or utcnow()
     instance = _lock(session, instance_id)
     if not _sees_instance(session, actor, instance):
-        raise NotFound(f"找不到流程实例 {instance_id}")
+        raise NotFound(msg("找不到流程实例 {instance_id}", instance_id=instance_id))
     refusal = _withdraw_refusal(session, actor, instance)
     if refusal is not None:
         raise refusal
     if not reason or not reason.strip():
-        raise RuleViolation("撤回原因：必填", details=[{"field": "reason", "message": "必填"}])
+        raise RuleViolation(msg("撤回原因：必填"), details=[{"field": "reason", "message": msg("必填")}])
     definition = definition_of_instance(session, instance)
     ctx = ServiceContext(session=session, actor=actor, instance_id=instance.id, now=now)
     workflow = runtime.restore(definition, json.loads(instance.state), services=_services(ctx))
@@ -637,16 +771,16 @@ def withdraw(session: Session, *, actor: User, instance_id: int, reason: str,
 def _withdraw_refusal(session: Session, actor: User, instance: ProcessInstance) -> DomainError | None:
     """Why `actor` may not withdraw `instance` now, or None: one set of rules for doing it and for offering it."""
     if instance.started_by_id != actor.id:
-        return PermissionDenied("只有发起人可以撤回")
+        return PermissionDenied(msg("只有发起人可以撤回"))
     if instance.status != InstanceStatus.running:
-        return InvalidTransition("流程已结束，不能撤回")
+        return InvalidTransition(msg("流程已结束，不能撤回"))
     # The initiator's own first step (上传申请书 of key_field_change) is not someone after them acting.
     acted = session.scalar(select(func.count()).select_from(HumanTask).where(
         HumanTask.instance_id == instance.id,
         ((HumanTask.status == TaskStatus.completed) & (HumanTask.completed_by_id != actor.id))
         | (HumanTask.claimed_by_id.is_not(None) & (HumanTask.claimed_by_id != actor.id))))
     if acted:
-        return InvalidTransition("下一环节已开始办理（已认领或已办理），不能撤回；请联系办理人退回")
+        return InvalidTransition(msg("下一环节已开始办理（已认领或已办理），不能撤回；请联系办理人退回"))
     return None
 
 
@@ -715,14 +849,14 @@ def task_view(session: Session, task: HumanTask) -> tuple[dict[str, Any], str]:
     if task.status != TaskStatus.open:
         return {}, ""
     data = _ready_data(task)
-    instructions = render_instructions(definition_of_instance(session, task.instance), task.task_id, data)
+    instructions = task_instructions.render(definition_of_instance(session, task.instance), task.task_id, data)
     return {k: v for k, v in data.items() if isinstance(v, (str, int, float, bool, type(None)))}, instructions
 
 
 def get_instance(session: Session, *, actor: User, instance_id: int) -> ProcessInstance:
     instance = session.get(ProcessInstance, instance_id)
     if instance is None or not _sees_instance(session, actor, instance):
-        raise NotFound(f"找不到流程实例 {instance_id}")
+        raise NotFound(msg("找不到流程实例 {instance_id}", instance_id=instance_id))
     return instance
 
 

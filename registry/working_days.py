@@ -12,7 +12,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from registry.access import holds
 from registry.audit import record
 from registry.db import Base, UTCDateTime, utcnow
-from registry.errors import Conflict, NotFound, PermissionDenied, RuleViolation
+from registry.errors import Conflict, NotFound, PermissionDenied, RuleViolation, msg
 from registry.org_units import OrgKind, OrgUnit
 from registry.users import Role, User
 
@@ -79,7 +79,7 @@ def calendar_of(session: Session, county: OrgUnit) -> WorkCalendar:
 
 def _check_admin(actor: User, county: OrgUnit) -> None:
     if county.kind != OrgKind.county or not holds(actor, Role.county_admin, county):
-        raise PermissionDenied("只有县教育局系统管理员可以维护工作日历")
+        raise PermissionDenied(msg("只有县教育局系统管理员可以维护工作日历"))
 
 
 def county_days(session: Session, *, actor: User, county: OrgUnit) -> tuple[list[WorkCalendarDay], list[WorkCalendarYear]]:
@@ -94,7 +94,7 @@ def county_days(session: Session, *, actor: User, county: OrgUnit) -> tuple[list
 def _note(note: str | None) -> str:
     text = (note or "").strip()
     if not text or len(text) > 100:
-        raise RuleViolation("说明：必填，不超过 100 字", details=[{"field": "note", "message": "必填，不超过 100 字"}])
+        raise RuleViolation(msg("说明：必填，不超过 100 字"), details=[{"field": "note", "message": msg("必填，不超过 100 字")}])
     return text
 
 
@@ -120,7 +120,7 @@ def remove_day(session: Session, *, actor: User, county: OrgUnit, day_id: int) -
     _check_admin(actor, county)
     entry = session.get(WorkCalendarDay, day_id)
     if entry is None or entry.org_unit_id != county.id:
-        raise NotFound("找不到该日期")
+        raise NotFound(msg("找不到该日期"))
     before = {"day": entry.day.isoformat(), "working": entry.working, "note": entry.note}
     session.execute(delete(WorkCalendarDay).where(WorkCalendarDay.id == entry.id))
     record(session, actor=actor, action="calendar.day_remove", object_type="work_calendar_day",
@@ -132,10 +132,10 @@ def declare_year(session: Session, *, actor: User, county: OrgUnit, year: int, n
     _check_admin(actor, county)
     text = _note(note)
     if not 2000 <= year <= 2100:
-        raise RuleViolation("年份：应为 2000 到 2100", details=[{"field": "year", "message": "年份无效"}])
+        raise RuleViolation(msg("年份：应为 2000 到 2100"), details=[{"field": "year", "message": msg("年份无效")}])
     if session.scalars(select(WorkCalendarYear).where(WorkCalendarYear.org_unit_id == county.id,
                                                       WorkCalendarYear.year == year)).one_or_none():
-        raise Conflict(f"{year} 年已确认录入", details=[{"field": "year", "message": "已确认"}])
+        raise Conflict(msg("{year} 年已确认录入", year=year), details=[{"field": "year", "message": msg("已确认")}])
     entry = WorkCalendarYear(org_unit_id=county.id, year=year, note=text, created_by_id=actor.id)
     session.add(entry)
     session.flush()

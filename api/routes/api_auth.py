@@ -7,6 +7,7 @@ from api import tokens
 from api.deps import CurrentUser, DbSession, NotAuthenticated
 from api.schemas import me_read
 from registry.audit import record
+from registry.errors import msg
 from registry.users import authenticate
 
 router = APIRouter(prefix="/api", tags=["auth"])
@@ -16,7 +17,7 @@ router = APIRouter(prefix="/api", tags=["auth"])
 def token(request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()], session: DbSession) -> dict[str, str]:
     user = authenticate(session, username=form.username, password=form.password)
     if user is None:
-        raise NotAuthenticated("用户名或密码错误")
+        raise NotAuthenticated(msg("用户名或密码错误"))
     record(session, actor=user, action="auth.token", object_type="user", object_id=user.id)
     session.commit()
     return {"access_token": tokens.issue(request.app.state.secret, user.id), "token_type": "bearer"}

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Form, Query, Response, UploadFile
 
 from api.deps import CurrentUser, DbSession, RowId
 from registry import custom_reports, external_statistics, report_exports, reports
-from registry.errors import RuleViolation
+from registry.errors import RuleViolation, msg
 
 router = APIRouter(prefix="/api", tags=["reports"])
 
@@ -31,7 +31,7 @@ def xlsx_response(data: bytes, name: str, fallback: str) -> Response:
 def _saved_fields(body: dict[str, Any]) -> tuple[Any, Any, Any]:
     shared = body.get("shared")
     if shared is not None and not isinstance(shared, bool):
-        raise RuleViolation("共享：应为 true 或 false", details=[{"field": "shared", "message": "应为 true 或 false"}])
+        raise RuleViolation(msg("共享：应为 true 或 false"), details=[{"field": "shared", "message": msg("应为 true 或 false")}])
     return body.get("name"), body.get("definition"), shared
 
 

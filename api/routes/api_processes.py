@@ -1,7 +1,9 @@
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
+from pydantic import Field
 
+from api import i18n
 from api.deps import CurrentUser, DbSession, RowId
 from api.schemas import DataBody, findings, instance_read, task_read
 from engine import definitions
@@ -14,9 +16,16 @@ router = APIRouter(prefix="/api", tags=["processes"])
 MAX_BPMN_BYTES = 20 * 1024 * 1024
 
 
+class StartBody(DataBody):
+    # For a process without a registered starter: the unit (code) the instance belongs to, when the
+    # starter holds the first step's role at several units or starts it for a school below theirs.
+    org_unit: str | None = Field(default=None, max_length=20)
+
+
 @router.post("/processes/{process_id}/instances", status_code=201)
-def start(process_id: str, body: DataBody, session: DbSession, user: CurrentUser) -> dict[str, Any]:
-    instance, warnings = workflows.start_process(session, actor=user, process_id=process_id, data=body.data)
+def start(process_id: str, body: StartBody, session: DbSession, user: CurrentUser) -> dict[str, Any]:
+    instance, warnings = workflows.start_process(session, actor=user, process_id=process_id, data=body.data,
+                                                 org_unit=body.org_unit)
     session.commit()
     tasks = [task_read(t) for t in workflows.instance_tasks(session, instance) if t.status == "open"]
     return {**instance_read(instance), "open_tasks": tasks, "warnings": findings(warnings)}
@@ -43,7 +52,8 @@ def get_diagram(instance_id: RowId, session: DbSession, user: CurrentUser) -> di
     return {"bpmn": bpmn, "active": progress.active, "completed": progress.completed,
             "steps": [{"id": s.id, "name": s.name, "state": s.state} for s in progress.steps],
             # Lane names are role codes; a viewer shows these labels instead.
-            "lane_labels": {str(role): text for role, text in ROLE_LABELS.items()}}
+            "lane_labels": {str(role): i18n.gettext(text) for role, text in ROLE_LABELS.items()},
+            "names": i18n.diagram_names(bpmn)}
 
 
 async def raw_body(request: Request) -> bytes:

@@ -9,7 +9,7 @@ from api.schemas import local_today
 from registry import report_submissions, reports, subsidy
 from registry.access import mask_id_number, may_see_full_id
 from registry.county_policy import county_of_user
-from registry.errors import RuleViolation
+from registry.errors import RuleViolation, join_messages, msg
 from registry.students import Student
 
 router = APIRouter(prefix="/api", tags=["reports"])
@@ -52,11 +52,12 @@ def submit_school_report(school_code: str, session: DbSession, user: CurrentUser
     year, month = body.get("year"), body.get("month")
     problems = []
     if not (isinstance(year, int) and 2000 <= year <= 2100):
-        problems.append({"field": "year", "message": "年份应为 2000 到 2100 的整数"})
+        problems.append({"field": "year", "message": msg("年份应为 2000 到 2100 的整数")})
     if month is not None and not (isinstance(month, int) and 1 <= month <= 12):
-        problems.append({"field": "month", "message": "月份应为 1 到 12 的整数"})
+        problems.append({"field": "month", "message": msg("月份应为 1 到 12 的整数")})
     if problems:
-        raise RuleViolation("上报内容有误：" + "；".join(p["message"] for p in problems), details=problems)
+        raise RuleViolation(msg("上报内容有误：{problems}", problems=join_messages(p["message"] for p in problems)),
+                            details=problems)
     snapshot = report_submissions.submit_school_report(session, actor=user, school_code=school_code, year=year,
                                                        month=month)
     session.commit()

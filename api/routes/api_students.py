@@ -9,7 +9,7 @@ from registry import county_policy as county_policy_service
 from registry import student_lists, students
 from registry.access import may_see_full_id
 from registry.code_tables import load_code_tables
-from registry.errors import NotFound
+from registry.errors import NotFound, msg
 from registry.photos import MAX_BYTES as MAX_PHOTO_BYTES
 from registry.student_files import build_template
 
@@ -128,5 +128,5 @@ def student_history(student_id: RowId, session: DbSession, user: CurrentUser) ->
 def code_table(name: str, user: CurrentUser) -> dict[str, Any]:
     tables = load_code_tables()
     if name not in tables.names():
-        raise NotFound(f"没有代码表 {name}")
+        raise NotFound(msg("没有代码表 {name}", name=name))
     return {"items": [{"code": i.code, "label": i.label} for i in tables.table(name)]}

@@ -5,8 +5,10 @@ from fastapi import APIRouter, Query, Request, Response, UploadFile
 from fastapi.responses import JSONResponse
 
 from api.deps import CurrentUser, DbSession, Offset, RowId
+from api.i18n import translated, translated_details
 from api.schemas import DataBody, StrictBody, findings, task_read
 from registry import attachments, drafts, inbox, workflows
+from registry.errors import msg
 from registry.inbox import InboxQuery
 
 router = APIRouter(prefix="/api", tags=["tasks"])
@@ -44,8 +46,9 @@ def batch_complete(body: BatchBody, session: DbSession, user: CurrentUser) -> An
     if not ok:
         session.rollback()
         failed = sum(1 for r in results if not r.ok)
-        return JSONResponse({"code": "batch_failed", "message": f"{failed} 项不能办理，全部未提交：请去掉这些任务后重试",
-                             "details": items}, status_code=409)
+        message = msg("{failed} 项不能办理，全部未提交：请去掉这些任务后重试", failed=failed)
+        return JSONResponse({"code": "batch_failed", "message": translated(message),
+                             "details": translated_details(items)}, status_code=409)
     session.commit()
     return {"items": items, "total": len(items)}
 

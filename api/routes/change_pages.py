@@ -22,7 +22,7 @@ from registry import (
     workflows,
 )
 from registry.code_tables import load_code_tables
-from registry.errors import Conflict, DomainError, InvalidTransition, PermissionDenied, RuleViolation
+from registry.errors import Conflict, DomainError, InvalidTransition, PermissionDenied, RuleViolation, msg
 from registry.org_units import OrgKind, OrgUnit
 from registry.rules.student import FIELD_LABELS
 from registry.users import Role, User
@@ -139,7 +139,7 @@ def _registrar_schools(user: User) -> list[OrgUnit]:
     schools = {g.org_unit.code: g.org_unit for g in user.grants
                if g.role == Role.school_registrar and g.org_unit.kind == OrgKind.school}
     if not schools:
-        raise PermissionDenied("只有学校学籍管理员可以提交毕业名单")
+        raise PermissionDenied(msg("只有学校学籍管理员可以提交毕业名单"))
     return [schools[code] for code in sorted(schools)]
 
 

@@ -16,7 +16,7 @@ from registry import custom_reports, external_statistics, report_exports
 from registry.access import holds, oversees
 from registry.code_tables import load_code_tables
 from registry.county_policy import county_of_user, school_year_of
-from registry.errors import DomainError, RuleViolation
+from registry.errors import DomainError, RuleViolation, join_messages, msg
 from registry.users import User
 
 router = APIRouter(include_in_schema=False)
@@ -51,12 +51,12 @@ def _definition(state: dict[str, Any]) -> custom_reports.ReportDefinition:
     year_text, month_text = str(state["year"]).strip(), str(state["month"]).strip()
     year = int(year_text) if year_text.isdigit() and len(year_text) == 4 else None
     if year is None:
-        problems.append({"field": "year", "message": "学年：请选择学年"})
+        problems.append({"field": "year", "message": msg("学年：请选择学年")})
     month = int(month_text) if month_text.isdigit() and 1 <= int(month_text) <= 12 else None
     if month_text and month is None:
-        problems.append({"field": "month", "message": "月份：应为 1 到 12"})
+        problems.append({"field": "month", "message": msg("月份：应为 1 到 12")})
     if problems:
-        raise RuleViolation("报表定义有误", details=problems)
+        raise RuleViolation(msg("报表定义有误"), details=problems)
     assert year is not None
     calendar_year = year if month is None or month >= 9 else year + 1
     return custom_reports.ReportDefinition.parse({**state, "year": calendar_year, "month": month})
@@ -205,8 +205,9 @@ def import_external_statistics_page(request: Request, session: DbSession, user: 
         result = external_statistics.import_statistics(session, actor=user, school_year=year, data=data)
     except DomainError as err:
         session.rollback()
-        details = [str(d["message"]) for d in err.details or [] if isinstance(d, dict) and "row" in d]
-        message = err.message if not details else f"文件有 {len(details)} 处错误，未导入任何数据：" + "；".join(details[:20])
+        details = [d["message"] for d in err.details or [] if isinstance(d, dict) and "row" in d]
+        message = err.message if not details else msg("文件有 {count} 处错误，未导入任何数据：{problems}",
+                                                       count=len(details), problems=join_messages(details[:20]))
         return _external(request, session, user, shown, error=message, status_code=err.status)
     session.commit()
     return RedirectResponse(f"/reports/external?year={year}&imported={result.rows}", status_code=303)

@@ -8,7 +8,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from api.deps import DbSession, RowId
 from api.page_support import PageUser, PostedFields, check_csrf, render
-from registry import inbox
+from registry import inbox, workflows
 from registry.db import utcnow
 from registry.errors import DomainError
 from registry.inbox import InboxQuery, Tab
@@ -37,7 +37,10 @@ def _inbox(request: Request, session: DbSession, user: User, params: dict[str, s
         "processes": inbox.process_choices(session), "schools": inbox.school_choices(session, actor=user),
         "sorts": inbox.SORTS, "views": inbox.views_of(session, actor=user), "view": view, "now": utcnow(),
         "batch": inbox.batch_kind(session, actor=user, tasks=tasks) if query.tab in (Tab.to_claim, Tab.mine) else None,
-        "results": results, "message": message, "done": params.get("done") == "1"}, status_code=status_code)
+        "results": results, "message": message, "done": params.get("done") == "1",
+        "held": inbox.held_count(session, actor=user, query=query),
+        "next_step_failed": workflows.completion_failure(session, actor=user) if params.get("done") == "1" else None},
+        status_code=status_code)
 
 
 @router.get("/tasks")

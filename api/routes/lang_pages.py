@@ -4,7 +4,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from api import i18n
-from registry.errors import NotFound
+from registry.errors import NotFound, msg
 
 router = APIRouter(include_in_schema=False)
 ONE_YEAR = 365 * 24 * 3600
@@ -21,7 +21,7 @@ def _own_path(target: str | None) -> str:
 @router.get("/lang/{locale}")
 def switch_language(request: Request, locale: str, next: str = "/") -> Response:
     if locale not in i18n.SUPPORTED:
-        raise NotFound("没有这种界面语言")
+        raise NotFound(msg("没有这种界面语言"))
     response = RedirectResponse(_own_path(next), status_code=303)
     response.set_cookie(i18n.COOKIE, locale, max_age=ONE_YEAR, path="/", samesite="lax", httponly=True,
                         secure=request.app.state.settings.env == "production")

@@ -11,7 +11,7 @@ from api.deps import DbSession, RowId
 from api.page_support import PageUser, check_csrf, render
 from api.routes.pages import _task_context
 from registry import notifications, reminders, working_days
-from registry.errors import PermissionDenied, RuleViolation
+from registry.errors import PermissionDenied, RuleViolation, msg
 from registry.notifications import OutboxView, Preferences
 from registry.org_units import OrgKind, OrgUnit
 from registry.users import Role, User
@@ -115,7 +115,7 @@ def _county(user: User) -> OrgUnit:
     for grant in user.grants:
         if grant.role == Role.county_admin and grant.org_unit.kind == OrgKind.county:
             return grant.org_unit
-    raise PermissionDenied("只有县教育局系统管理员可以维护工作日历")
+    raise PermissionDenied(msg("只有县教育局系统管理员可以维护工作日历"))
 
 
 def _calendar_page(request: Request, session: DbSession, user: User, *, message: str | None = None,
@@ -141,13 +141,14 @@ def calendar_add(request: Request, session: DbSession, user: PageUser,
     try:
         if year:
             if not year.isdigit():
-                raise RuleViolation("年份：应为四位数字", details=[{"field": "year", "message": "年份无效"}])
+                raise RuleViolation(msg("年份：应为四位数字"), details=[{"field": "year", "message": msg("年份无效")}])
             working_days.declare_year(session, actor=user, county=county, year=int(year), note=note)
         else:
             try:
                 parsed = date.fromisoformat(day)
             except ValueError:
-                raise RuleViolation("日期：请按 2026-10-08 的格式填写", details=[{"field": "day", "message": "日期无效"}]) from None
+                raise RuleViolation(msg("日期：请按 2026-10-08 的格式填写"),
+                                    details=[{"field": "day", "message": msg("日期无效")}]) from None
             working_days.set_day(session, actor=user, county=county, day=parsed, working=working == "1", note=note)
     except RuleViolation as err:
         session.rollback()
@@ -177,7 +178,7 @@ def task_due(request: Request, task_id: RowId, session: DbSession, user: PageUse
         try:
             due_on = date.fromisoformat(due_date)
         except ValueError:
-            raise RuleViolation("新的截止日期：请选择日期", details=[{"field": "due_date", "message": "日期无效"}]) from None
+            raise RuleViolation(msg("新的截止日期：请选择日期"), details=[{"field": "due_date", "message": msg("日期无效")}]) from None
         reminders.change_due_date(session, actor=user, task_id=task_id, due_on=due_on, reason=reason)
     except RuleViolation as err:
         session.rollback()

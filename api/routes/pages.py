@@ -33,7 +33,7 @@ from registry.db import utcnow
 from registry.errors import Conflict, InvalidTransition, PermissionDenied, RuleViolation
 from registry.rules.school import EDITABLE_FIELDS, SCHOOL_LABELS
 from registry.rules.student import FIELD_LABELS
-from registry.users import User, authenticate
+from registry.users import ROLE_LABELS, User, authenticate
 
 router = APIRouter(include_in_schema=False)
 
@@ -82,7 +82,8 @@ def home(request: Request, session: DbSession, user: PageUser) -> Response:
     return render(request, "home.html", {"user": user, "tasks": tasks, "waiting": waiting, "counts": counts,
                                           "overdue": overdue[inbox.Tab.mine] + overdue[inbox.Tab.to_claim],
                                           "deadlines": inbox.next_deadlines(session, actor=user), "now": utcnow(),
-                                          "escalated": reminders.escalated_tasks(session, actor=user)})
+                                          "escalated": reminders.escalated_tasks(session, actor=user),
+                                          "startable": workflows.startable_processes(session, actor=user)})
 
 
 def _task_context(session: DbSession, user: User, task_id: int, values: dict[str, Any] | None = None,
@@ -273,6 +274,41 @@ def new_student(request: Request, session: DbSession, user: PageUser, posted: Po
                                                      "message": err.message}, status_code=422)
     session.commit()
     return RedirectResponse(f"/students/{instance.subject_id}?submitted=1", status_code=303)
+
+
+def _start_context(session: DbSession, user: User, *, chosen: str | None = None, values: dict[str, Any] | None = None,
+                   errors: dict[str, str] | None = None, message: str | None = None) -> dict[str, Any]:
+    startable = workflows.startable_processes(session, actor=user)
+    forms = {}
+    for p in startable:
+        mine = p.process_id == chosen
+        forms[p.process_id] = fill(fields_of(p.form), (values or {}) if mine else {},
+                                   (errors or {}) if mine else {}) if p.form else []
+    return {"user": user, "startable": startable, "fields": forms, "chosen": chosen, "errors": errors or {},
+            "message": message, "role_labels": ROLE_LABELS}
+
+
+@router.get("/start")
+def start_page(request: Request, session: DbSession, user: PageUser) -> Response:
+    """发起流程: the processes without a page of their own (made in the modeler) that the user may start."""
+    return render(request, "process_start.html", _start_context(session, user))
+
+
+@router.post("/start/{process_id}")
+def start_submit(request: Request, process_id: str, session: DbSession, user: PageUser, posted: PostedFields) -> Response:
+    check_csrf(request, posted.get("csrf_token"))
+    form = next((p.form for p in workflows.startable_processes(session, actor=user) if p.process_id == process_id), None)
+    data = parse_posted(form, posted) if form else {}
+    try:
+        instance, _warnings = workflows.start_process(session, actor=user, process_id=process_id, data=data,
+                                                      org_unit=posted.get("org_unit") or None)
+    except (RuleViolation, PermissionDenied, Conflict) as err:
+        session.rollback()
+        errors = {d.get("field", ""): d["message"] for d in (err.details or []) if isinstance(d, dict)}
+        context = _start_context(session, user, chosen=process_id, values=data, errors=errors, message=err.message)
+        return render(request, "process_start.html", context, status_code=err.status)
+    session.commit()
+    return RedirectResponse(f"/instances/{instance.id}?started=1", status_code=303)
 
 
 def _student_context(session: DbSession, user: User, student_id: int) -> dict[str, Any]:

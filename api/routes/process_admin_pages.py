@@ -9,6 +9,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from markupsafe import Markup
 
+from api import i18n
 from api.deps import DbSession, RowId
 from api.page_support import PageUser, check_csrf, render
 from registry import diagrams, process_admin
@@ -37,8 +38,10 @@ def processes_page(request: Request, session: DbSession, user: PageUser) -> Resp
     found = process_admin.list_processes(session, actor=user)
     _, errors = process_admin.list_instances(
         session, actor=user, where=process_admin.InstanceFilter(status=InstanceStatus.error), limit=1)
+    starting = {p.process_id: process_admin.starting_role_of(session, process_id=p.process_id) for p in found}
     return render(request, "processes.html", {"user": user, "processes": found, "errors": errors,
-                                              "may_edit": process_admin.is_process_admin(user), **_labels()})
+                                              "may_edit": process_admin.is_process_admin(user),
+                                              "starting_roles": starting, **_labels()})
 
 
 def _modeler(request: Request, session: DbSession, user: User, *, process_id: str | None, bpmn: str,
@@ -197,7 +200,8 @@ def diff_page(request: Request, process_id: str, session: DbSession, user: PageU
     return render(request, "process_diff.html", {
         "user": user, "process_id": process_id, "old": old, "new": new, "changes": changes, "name": newer.name,
         "diagram": _json({"bpmn": newer.bpmn, "marks": marks,
-                          "lane_labels": {str(k): v for k, v in ROLE_LABELS.items()}})})
+                          "lane_labels": {str(k): i18n.gettext(v) for k, v in ROLE_LABELS.items()},
+                          "names": i18n.diagram_names(newer.bpmn)})})
 
 
 def _migration_context(session: DbSession, user: User, process_id: str, to: int, *,

@@ -13,7 +13,7 @@ from registry import report_submissions, reports, subsidy
 from registry.access import holds, mask_id_number, may_see_full_id
 from registry.code_tables import load_code_tables
 from registry.county_policy import school_year_of
-from registry.errors import RuleViolation
+from registry.errors import RuleViolation, msg
 from registry.org_units import OrgKind
 from registry.students import get_student
 from registry.users import Role, User
@@ -84,7 +84,7 @@ def submit_report(request: Request, session: DbSession, user: PageUser,
     check_csrf(request, csrf)
     chosen_year = _int(year, FIRST_YEAR, 2100)
     if chosen_year is None:
-        raise RuleViolation("学年有误", details=[{"field": "year", "message": "学年有误"}])
+        raise RuleViolation(msg("学年有误"), details=[{"field": "year", "message": msg("学年有误")}])
     snapshot = report_submissions.submit_school_report(session, actor=user, school_code=school, year=chosen_year)
     session.commit()
     return RedirectResponse(f"/reports?school={school}&year={chosen_year}&submitted={snapshot.id}", status_code=303)

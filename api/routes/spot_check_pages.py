@@ -17,7 +17,7 @@ from api.schemas import local_today
 from registry import attachments, workflows
 from registry.access import OVERSIGHT_ROLES
 from registry.code_tables import load_code_tables
-from registry.errors import Conflict, DomainError, PermissionDenied, RuleViolation
+from registry.errors import Conflict, DomainError, PermissionDenied, RuleViolation, join_messages, msg
 from registry.org_units import OrgKind
 from registry.spot_checks import draw, views
 from registry.spot_checks.models import FINDING_LABELS, FOCUS_LABELS, FindingKind, SpotCheckSchool
@@ -45,7 +45,7 @@ def _is_auditor(user: User) -> bool:
 @router.get("/spot-checks")
 def list_page(request: Request, session: DbSession, user: PageUser) -> Response:
     if not any(g.role in OVERSIGHT_ROLES and g.org_unit.kind == OrgKind.county for g in user.grants):
-        raise PermissionDenied("抽查由县级监督检查员组织；学校请在待办任务中办理本校的抽查")
+        raise PermissionDenied(msg("抽查由县级监督检查员组织；学校请在待办任务中办理本校的抽查"))
     checks = [views.check_summary(c) for c in views.list_checks(session, actor=user)]
     return render(request, "spot_checks.html", {"user": user, "checks": checks, "may_start": _is_auditor(user)})
 
@@ -179,7 +179,7 @@ def _refused(request: Request, session: DbSession, user: User, part_id: int, err
              values: dict[str, Any], extra: str = "") -> Response:
     session.rollback()
     part = views.get_part(session, actor=user, part_id=part_id)
-    context = _part_context(session, user, part, values=values, errors=_errors(err), message=err.message + extra)
+    context = _part_context(session, user, part, values=values, errors=_errors(err), message=join_messages([err.message, extra]) if extra else err.message)
     return render(request, "spot_check_school.html", context, status_code=err.status)
 
 
@@ -203,7 +203,7 @@ def evidence_submit(request: Request, part_id: RowId, session: DbSession, user: 
             assert task is not None
             workflows.complete_task(session, actor=user, task_id=task.id, data=views.evidence_payload(part))
     except (RuleViolation, Conflict, PermissionDenied) as err:
-        again = "；本次选择的扫描件未保存，请重新选择" if scans else ""
+        again = msg("本次选择的扫描件未保存，请重新选择") if scans else ""
         return _refused(request, session, user, part_id, err, dict(posted.fields), again)
     session.commit()
     done = "submitted" if posted.fields.get("submit") == "submit" else "saved"
@@ -245,13 +245,13 @@ def _complete(request: Request, session: DbSession, user: User, part: SpotCheckS
     try:
         task = views.open_task(session, part)
         if task is None:
-            raise Conflict("本环节已办理，请刷新页面")
+            raise Conflict(msg("本环节已办理，请刷新页面"))
         if upload is not None:
             attachments.attach(session, actor=user, task_id=task.id, file_name=upload.filename or "整改材料",
                                data=upload.file.read(attachments.MAX_BYTES + 1), store=request.app.state.files)
         workflows.complete_task(session, actor=user, task_id=task.id, data=data)
     except (RuleViolation, Conflict, PermissionDenied) as err:
-        again = "；本次选择的附件未保存，请重新选择" if upload is not None else ""
+        again = msg("本次选择的附件未保存，请重新选择") if upload is not None else ""
         return _refused(request, session, user, part_id, err, dict(posted.fields), again)
     session.commit()
     return RedirectResponse(f"/spot-checks/schools/{part_id}?submitted=1", status_code=303)

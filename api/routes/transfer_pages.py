@@ -11,7 +11,7 @@ from api.deps import DbSession, RowId
 from api.html_forms import fields_of, fill, parse_posted
 from api.page_support import PageUser, PostedFields, check_csrf, render
 from registry import students, transfers, workflows
-from registry.errors import Conflict, DomainError, PermissionDenied, RuleViolation
+from registry.errors import Conflict, DomainError, PermissionDenied, RuleViolation, msg
 from registry.flows.student_transfer import START_FORM
 from registry.org_units import OrgKind, OrgUnit
 from registry.users import Role, User
@@ -46,7 +46,7 @@ def _own_schools(user: User) -> list[OrgUnit]:
     schools = {g.org_unit.code: g.org_unit for g in user.grants
                if g.role == Role.school_registrar and g.org_unit.kind == OrgKind.school}
     if not schools:
-        raise PermissionDenied("只有学校学籍管理员可以办理转入")
+        raise PermissionDenied(msg("只有学校学籍管理员可以办理转入"))
     return [schools[code] for code in sorted(schools)]
 
 

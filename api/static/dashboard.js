@@ -5,6 +5,8 @@
   var data = document.getElementById("chart-data");
   if (!data || !window.echarts) return;
   var charts = JSON.parse(data.textContent);
+  var board = document.querySelector(".dashboard");
+  var pieLabel = (board && board.dataset.pieLabel) || "{b}: {c}";  // ECharts' placeholders, worded by the page
   var palette = ["#1f5f8b", "#f9a825", "#2e7d32", "#b71c1c", "#6a1b9a", "#00838f"];
   charts.forEach(function (chart) {
     var box = document.querySelector('[data-chart="' + chart.key + '"]');
@@ -14,7 +16,7 @@
     if (chart.kind === "pie") {
       option = {
         color: palette, tooltip: { trigger: "item" },
-        series: [{ type: "pie", radius: "65%", label: { formatter: "{b}：{c}" },
+        series: [{ type: "pie", radius: "65%", label: { formatter: pieLabel },
           data: chart.labels.map(function (label, i) { return { name: label, value: chart.values[i][0] }; }) }]
       };
     } else {

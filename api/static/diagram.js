@@ -42,14 +42,17 @@
     canvas.viewbox({x: inner.x - (w - inner.width) / 2, y: inner.y - PAD / scale, width: w, height: h});
   }
 
-  // Lane names in the BPMN are role codes (school_principal); show 校长.
-  function withLaneLabels(xml, labels) {
+  // Lane names in the BPMN are role codes (school_principal); show 校长. Other names (steps, flows) are shown in
+  // the page's language when the server sends their translations (`names`: Chinese → English).
+  function withLaneLabels(xml, labels, names) {
     var doc = new DOMParser().parseFromString(xml, "application/xml");
-    var lanes = doc.getElementsByTagNameNS("http://www.omg.org/spec/BPMN/20100524/MODEL", "lane");
-    if (doc.getElementsByTagName("parsererror").length || !lanes.length) return xml;
-    Array.prototype.forEach.call(lanes, function (lane) {
-      var label = labels[lane.getAttribute("name")];
-      if (label) lane.setAttribute("name", label);
+    var BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL";
+    if (doc.getElementsByTagName("parsererror").length) return xml;
+    Array.prototype.forEach.call(doc.getElementsByTagNameNS(BPMN, "*"), function (el) {
+      var name = el.getAttribute("name");
+      if (!name) return;
+      var shown = el.localName === "lane" ? labels[name] : names[name];
+      if (shown) el.setAttribute("name", shown);
     });
     return new XMLSerializer().serializeToString(doc);
   }
@@ -60,7 +63,7 @@
       container: canvasEl,
       textRenderer: {defaultStyle: {fontFamily: '"Noto Sans CJK SC", "Microsoft YaHei", "PingFang SC", sans-serif'}}
     });
-    return viewer.importXML(withLaneLabels(data.bpmn, data.lane_labels || {})).then(function () {
+    return viewer.importXML(withLaneLabels(data.bpmn, data.lane_labels || {}, data.names || {})).then(function () {
       var canvas = viewer.get("canvas"), elements = viewer.get("elementRegistry");
       function mark(ids, cls) {
         ids.forEach(function (id) { if (elements.get(id)) canvas.addMarker(id, cls); });
@@ -75,7 +78,7 @@
 
   function open() {
     if (viewer || loading) return;
-    status.textContent = "正在加载流程图…";
+    status.textContent = details.dataset.sayLoading || "";
     var styles = details.dataset.styles.split(" ").map(function (href) {
       return load("link", {rel: "stylesheet", href: href});
     });
@@ -85,7 +88,7 @@
       .catch(function () {
         if (viewer) { viewer.destroy(); viewer = null; }
         view.hidden = true;
-        status.textContent = "流程图加载失败，请检查网络后收起再展开重试。";
+        status.textContent = details.dataset.sayFailed || "";
       })
       .then(function () { loading = null; });
   }

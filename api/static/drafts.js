@@ -12,11 +12,16 @@
 
   var clock = null;
   try {
-    clock = new Intl.DateTimeFormat("zh-CN", {timeZone: form.dataset.timezone, hour: "2-digit", minute: "2-digit",
+    clock = new Intl.DateTimeFormat(document.documentElement.lang || "zh-CN", {timeZone: form.dataset.timezone, hour: "2-digit", minute: "2-digit",
                                               hourCycle: "h23"});
   } catch (e) { /* an old browser or an unknown zone: the device's own */ }
 
-  function say(text) { if (status) status.textContent = text; }
+  // The words come with the page (data-say-*, in its language); {name} is filled in here.
+  function say(key, values) {
+    var text = form.dataset["say" + key] || "";
+    Object.keys(values || {}).forEach(function (name) { text = text.split("{" + name + "}").join(values[name]); });
+    if (status) status.textContent = text;
+  }
   function two(n) { return (n < 10 ? "0" : "") + n; }
   // The server's time in the county's zone, as the rest of the page shows times: a village PC's clock may be off.
   function hhmm(iso) {
@@ -39,7 +44,7 @@
 
   function retryLater() {
     dirty = true;
-    say("离线，稍后重试");
+    say("Offline");
     clearTimeout(timer);
     timer = setTimeout(save, RETRY);
   }
@@ -60,14 +65,14 @@
       busy = false;
       if (response.ok) {
         response.json().then(function (saved) { return saved.saved_at; }, function () { return null; })
-          .then(function (at) { say("草稿已保存 " + hhmm(at)); });
+          .then(function (at) { say("Saved", {time: hhmm(at)}); });
         if (dirty) schedule();
       } else if (response.status >= 500) {
         retryLater();
       } else {
         // Refused (signed out, task taken or finished elsewhere): retrying would not help.
-        response.json().then(function (e) { say("草稿未保存：" + e.message); },
-                             function () { say("草稿未保存（" + response.status + "）"); });
+        response.json().then(function (e) { say("Refused", {message: e.message}); },
+                             function () { say("Failed", {status: response.status}); });
       }
     }, function () { busy = false; retryLater(); });
   }

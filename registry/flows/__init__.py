@@ -44,13 +44,15 @@ class ServiceContext:
 class StartPlan:
     # Held while the instance starts, so service tasks find it in the session's identity map.
     subject: Any
-    subject_type: str
-    subject_id: int
+    subject_type: str | None
+    subject_id: int | None
     subject_label: str
     org_unit: OrgUnit
     role: str
     data: dict[str, Any]
     warnings: list[Finding]
+    # Started by the rule for processes no flow module names (registry/actions.py generic_plan).
+    generic: bool = False
 
 
 Service = Callable[[ServiceContext, dict[str, Any]], Any]

@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from registry import imports
-from registry.errors import RuleViolation
+from registry.errors import RuleViolation, msg
 from registry.flows import Flow, ServiceContext, StartPlan
 from registry.users import User
 
@@ -25,7 +25,7 @@ def _close_batch(ctx: ServiceContext, params: dict[str, Any]) -> Any:
 def _start(session: Session, *, actor: User, data: dict[str, Any], forms: dict[str, dict], today: date) -> StartPlan:
     batch_id = data.get("batch_id")
     if not isinstance(batch_id, int) or isinstance(batch_id, bool):
-        raise RuleViolation("batch_id：请指定已校验的导入批次编号", details=[{"field": "batch_id", "message": "必填，整数"}])
+        raise RuleViolation(msg("batch_id：请指定已校验的导入批次编号"), details=[{"field": "batch_id", "message": msg("必填，整数")}])
     batch = imports.submit(session, actor=actor, batch_id=batch_id)
     counts = batch.counts or {}
     # Counts and the file name for the tasks' instructions; the rows stay in import_row.

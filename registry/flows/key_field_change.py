@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from registry import key_field_requests
-from registry.errors import RuleViolation
+from registry.errors import RuleViolation, msg
 from registry.flows import Flow, ServiceContext, StartPlan
 from registry.rules.student import FIELD_LABELS
 from registry.users import User
@@ -47,7 +47,7 @@ def _revise(ctx: ServiceContext, workflow_data: dict[str, Any], form_data: dict[
 def _start(session: Session, *, actor: User, data: dict[str, Any], forms: dict[str, dict], today: date) -> StartPlan:
     student_id = data.get("student_id")
     if not isinstance(student_id, int) or isinstance(student_id, bool):
-        raise RuleViolation("student_id：请指定学生编号", details=[{"field": "student_id", "message": "必填，整数"}])
+        raise RuleViolation(msg("student_id：请指定学生编号"), details=[{"field": "student_id", "message": msg("必填，整数")}])
     request = key_field_requests.file_request(session, actor=actor, student_id=student_id,
                                               changes=data.get("changes"), reason=data.get("reason"), today=today)
     student = request.student

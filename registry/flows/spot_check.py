@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from registry.errors import DomainError, InvalidTransition, PermissionDenied
+from registry.errors import DomainError, InvalidTransition, PermissionDenied, msg
 from registry.flows import Flow, ServiceContext, StartPlan
 from registry.spot_checks import draw, service
 from registry.spot_checks.models import CheckStatus, SpotCheck
@@ -46,7 +46,7 @@ def _open_school_checks(ctx: ServiceContext, params: dict[str, Any]) -> Any:
     from registry import workflows
 
     if ctx.actor is None:
-        raise PermissionDenied("各校抽查须由监督检查员发起")
+        raise PermissionDenied(msg("各校抽查须由监督检查员发起"))
     check = ctx.session.get(SpotCheck, int(params["spot_check_id"]))
     assert check is not None
     opened = 0
@@ -62,7 +62,7 @@ def _open_school_checks(ctx: ServiceContext, params: dict[str, Any]) -> Any:
 
 def _conclude(ctx: ServiceContext, workflow_data: dict[str, Any], form_data: dict[str, Any]) -> None:
     if ctx.actor is None:
-        raise PermissionDenied("只有监督检查员可以审结抽查")
+        raise PermissionDenied(msg("只有监督检查员可以审结抽查"))
     service.conclude(ctx.session, actor=ctx.actor, check_id=int(workflow_data["spot_check_id"]),
                      conclusion=form_data.get("conclusion"), now=ctx.now, instance_id=ctx.instance_id)
 
@@ -72,7 +72,7 @@ def _withdraw(ctx: ServiceContext, check_id: int, reason: str) -> None:
     from registry import workflows
 
     if ctx.actor is None:
-        raise PermissionDenied("只有发起人可以撤回")
+        raise PermissionDenied(msg("只有发起人可以撤回"))
     check = service.mark_withdrawn(ctx.session, actor=ctx.actor, check_id=check_id, reason=reason,
                                    instance_id=ctx.instance_id)
     for part in check.parts:
@@ -82,7 +82,7 @@ def _withdraw(ctx: ServiceContext, check_id: int, reason: str) -> None:
             workflows.withdraw(ctx.session, actor=ctx.actor, instance_id=part.instance_id,
                                reason=f"抽查撤回：{reason}", now=ctx.now)
         except DomainError as err:
-            raise InvalidTransition(f"{part.school.name}已开始办理本次抽查，不能撤回整个抽查") from err
+            raise InvalidTransition(msg("{name}已开始办理本次抽查，不能撤回整个抽查", name=part.school.name)) from err
 
 
 FLOW = Flow(

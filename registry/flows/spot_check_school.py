@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from registry.access import holds
-from registry.errors import Conflict, InvalidTransition, PermissionDenied
+from registry.errors import Conflict, InvalidTransition, PermissionDenied, msg
 from registry.flows import Flow, ServiceContext, StartPlan
 from registry.forms import validate_form
 from registry.spot_checks import service
@@ -27,10 +27,10 @@ def _start(session: Session, *, actor: User, data: dict[str, Any], forms: dict[s
     part = session.get(SpotCheckSchool, data["check_school_id"])
     # Only the check's own step reaches here with a part that has no instance yet (same transaction).
     if part is None or part.instance_id is not None or part.check.status != CheckStatus.running:
-        raise Conflict("学校抽查由抽查流程在抽取样本后自动发起，不能单独发起")
+        raise Conflict(msg("学校抽查由抽查流程在抽取样本后自动发起，不能单独发起"))
     check = part.check
     if not holds(actor, Role.auditor, check.county):
-        raise PermissionDenied("只有县监督检查员可以下发抽查")
+        raise PermissionDenied(msg("只有县监督检查员可以下发抽查"))
     return StartPlan(subject=part, subject_type="spot_check_school", subject_id=part.id,
                      subject_label=f"{part.school.name}（{check.title}）"[:100], org_unit=part.school, role="auditor",
                      data={"check_school_id": part.id, "spot_check_id": check.id, "school_code": part.school.code,
@@ -56,7 +56,7 @@ def _record_findings(ctx: ServiceContext, workflow_data: dict[str, Any], form_da
 
 def _submit_rectification(ctx: ServiceContext, workflow_data: dict[str, Any], form_data: dict[str, Any]) -> None:
     if ctx.actor is None:
-        raise PermissionDenied("整改须由学校提交")
+        raise PermissionDenied(msg("整改须由学校提交"))
     service.submit_rectification(ctx.session, actor=ctx.actor, part_id=_part_id(workflow_data),
                                  report=form_data.get("report"), measures=form_data.get("students") or [],
                                  now=ctx.now, instance_id=ctx.instance_id)
@@ -84,7 +84,7 @@ def _withdraw(ctx: ServiceContext, part_id: int, reason: str) -> None:
     part = ctx.session.get(SpotCheckSchool, part_id)
     if part is None or part.check.status != CheckStatus.withdrawn:
         # A sample is a whole: dropping one school would leave a sample the seed no longer explains.
-        raise InvalidTransition("不能单独撤回一所学校的抽查；各校尚未办理时，可在抽查流程中撤回整个抽查")
+        raise InvalidTransition(msg("不能单独撤回一所学校的抽查；各校尚未办理时，可在抽查流程中撤回整个抽查"))
 
 
 FLOW = Flow(

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from registry import graduation, status_changes, student_status
-from registry.errors import RuleViolation
+from registry.errors import RuleViolation, msg
 from registry.flows import Flow, ServiceContext, StartPlan
 from registry.students import StudentStatus, get_student_unscoped
 from registry.users import User
@@ -48,7 +48,8 @@ def _close_batch(ctx: ServiceContext, params: dict[str, Any]) -> Any:
 def _start_graduation(session: Session, actor: User, data: dict[str, Any]) -> StartPlan:
     unknown = sorted(set(data) - {"to_status", "school_code", "student_ids", "effective_month", "reason"})
     if unknown:
-        raise RuleViolation("未知字段：" + "、".join(unknown), details=[{"field": k, "message": "未知字段"} for k in unknown])
+        raise RuleViolation(msg("未知字段：{unknown}", unknown="、".join(unknown)),
+                            details=[{"field": k, "message": msg("未知字段")} for k in unknown])
     batch = graduation.file_batch(session, actor=actor, school_code=data.get("school_code"),
                                   student_ids=data.get("student_ids"), effective_month=data.get("effective_month"),
                                   reason=data.get("reason"))
@@ -67,10 +68,11 @@ def _start(session: Session, *, actor: User, data: dict[str, Any], forms: dict[s
         return _start_graduation(session, actor, data)
     unknown = sorted(set(data) - {"student_id", "to_status", "effective_month", "reason"})
     if unknown:
-        raise RuleViolation("未知字段：" + "、".join(unknown), details=[{"field": k, "message": "未知字段"} for k in unknown])
+        raise RuleViolation(msg("未知字段：{unknown}", unknown="、".join(unknown)),
+                            details=[{"field": k, "message": msg("未知字段")} for k in unknown])
     student_id = data.get("student_id")
     if not isinstance(student_id, int) or isinstance(student_id, bool):
-        raise RuleViolation("student_id：请指定学生编号", details=[{"field": "student_id", "message": "必填，整数"}])
+        raise RuleViolation(msg("student_id：请指定学生编号"), details=[{"field": "student_id", "message": msg("必填，整数")}])
     student, reason = status_changes.file_change(session, actor=actor, student_id=student_id,
                                                  to_status=data.get("to_status"),
                                                  effective_month=data.get("effective_month"), reason=data.get("reason"))

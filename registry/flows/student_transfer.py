@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from registry import process_guards, student_status, students, transfers
-from registry.errors import RuleViolation
+from registry.errors import RuleViolation, msg
 from registry.flows import Flow, ServiceContext, StartPlan
 from registry.forms import validate_form, wrapped
 from registry.org_units import county_of
@@ -58,8 +58,8 @@ def _locked_student(session: Session, actor: User, data: dict[str, Any]) -> Stud
         student = transfers.find_by_id_number(session, actor=actor, id_number=data["id_number"],
                                               aux=data.get("student_number_aux"))
     else:
-        raise RuleViolation("学生：请指定 student_id，或由转入学校填写身份证件号",
-                            details=[{"field": "id_number", "message": "身份证件号：必填"}])
+        raise RuleViolation(msg("学生：请指定 student_id，或由转入学校填写身份证件号"),
+                            details=[{"field": "id_number", "message": msg("身份证件号：必填")}])
     # Locked while the instance starts: a second transfer of the same child waits, then sees this one.
     locked = session.get(Student, student.id, with_for_update={"of": Student}, populate_existing=True)
     assert locked is not None

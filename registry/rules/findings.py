@@ -4,6 +4,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
+from registry.errors import Message, msg
+
 Severity = Literal["error", "warning"]
 
 
@@ -25,8 +27,13 @@ def warnings(findings: Iterable[Finding]) -> list[Finding]:
 
 
 def error(field: str, label: str, code: str, detail: str) -> Finding:
-    return Finding(field, code, f"{label}：{detail}", "error")
+    return Finding(field, code, labelled(label, detail), "error")
 
 
 def warning(field: str, label: str, code: str, detail: str) -> Finding:
-    return Finding(field, code, f"{label}：{detail}", "warning")
+    return Finding(field, code, labelled(label, detail), "warning")
+
+
+def labelled(label: str, detail: str) -> Message:
+    """"身份证件号：校验位错误…": the field's label (a catalogued text, registry/errors.py) and what is wrong with it."""
+    return msg("{label}：{detail}", label=msg(label), detail=detail)

@@ -9,6 +9,8 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
+from registry.errors import msg
+
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK_CHARS = "10X98765432"
 # Typed on Chinese input methods, numbers arrive with full-width digits and a lower-case x.
@@ -51,8 +53,8 @@ def check_digit(first17: str) -> str:
 def upgrade_15(raw15: str) -> str:
     number = normalise_id_number(raw15)
     if len(number) != 15:
-        raise InvalidIdNumber("length", f"旧版身份证号应为 15 位，实为 {len(number)} 位",
-                              detail=f"旧版号码应为 15 位，实为 {len(number)} 位")
+        raise InvalidIdNumber("length", msg("旧版身份证号应为 15 位，实为 {length} 位", length=len(number)),
+                              detail=msg("旧版号码应为 15 位，实为 {length} 位", length=len(number)))
     _require_digits(number, len(number))
     first17 = number[:6] + "19" + number[6:]
     return first17 + check_digit(first17)
@@ -61,24 +63,24 @@ def upgrade_15(raw15: str) -> str:
 def parse_id_number(raw: str) -> ParsedId:
     number = normalise_id_number(raw)
     if not number:
-        raise InvalidIdNumber("empty", "身份证号为空", detail="为空")
+        raise InvalidIdNumber("empty", msg("身份证号为空"), detail=msg("为空"))
     upgraded = len(number) == 15
     if upgraded:
         number = upgrade_15(number)
     elif len(number) != 18:
-        detail = f"长度错误：应为 18 位（或旧版 15 位），实为 {len(number)} 位"
-        raise InvalidIdNumber("length", "身份证号" + detail, detail=detail)
+        detail = msg("长度错误：应为 18 位（或旧版 15 位），实为 {length} 位", length=len(number))
+        raise InvalidIdNumber("length", msg("身份证号{detail}", detail=detail), detail=detail)
     else:
         _require_digits(number, 17)
         if number[17] not in "0123456789X":
-            detail = f"第 18 位“{number[17]}”无效：末位只能是数字或 X"
-            raise InvalidIdNumber("non_digit", "身份证号" + detail, detail=detail)
+            detail = msg("第 18 位“{char}”无效：末位只能是数字或 X", char=number[17])
+            raise InvalidIdNumber("non_digit", msg("身份证号{detail}", detail=detail), detail=detail)
     birth = _birth_date(number[6:14])
     if not upgraded:
         expected = check_digit(number[:17])
         if number[17] != expected:
-            detail = f"校验位错误：应为 {expected}，实为 {number[17]}"
-            raise InvalidIdNumber("check_digit", "身份证号" + detail, detail=detail)
+            detail = msg("校验位错误：应为 {expected}，实为 {found}", expected=expected, found=number[17])
+            raise InvalidIdNumber("check_digit", msg("身份证号{detail}", detail=detail), detail=detail)
     return ParsedId(
         number=number,
         area=number[:6],
@@ -91,8 +93,8 @@ def parse_id_number(raw: str) -> ParsedId:
 def _require_digits(number: str, count: int) -> None:
     for position, char in enumerate(number[:count], start=1):
         if char not in "0123456789":
-            detail = f"第 {position} 位“{char}”不是数字"
-            raise InvalidIdNumber("non_digit", "身份证号" + detail, detail=detail)
+            detail = msg("第 {position} 位“{char}”不是数字", position=position, char=char)
+            raise InvalidIdNumber("non_digit", msg("身份证号{detail}", detail=detail), detail=detail)
 
 
 def _birth_date(yyyymmdd: str) -> date:
@@ -101,5 +103,6 @@ def _birth_date(yyyymmdd: str) -> date:
     except ValueError:
         birth = None
     if birth is None or birth.year < _EARLIEST_BIRTH_YEAR:
-        raise InvalidIdNumber("birth_date", f"身份证号中的出生日期无效：{yyyymmdd}", detail=f"出生日期无效：{yyyymmdd}")
+        raise InvalidIdNumber("birth_date", msg("身份证号中的出生日期无效：{yyyymmdd}",
+                                                yyyymmdd=yyyymmdd), detail=msg("出生日期无效：{yyyymmdd}", yyyymmdd=yyyymmdd))
     return birth

@@ -6,7 +6,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from registry.code_tables import CodeTables
-from registry.rules.findings import Finding
+from registry.errors import msg
+from registry.rules.findings import Finding, labelled
 
 SCHOOL_LABELS = {
     "code": "学校代码", "name": "学校名称", "sponsor_type": "举办者类型", "urban_rural": "驻地城乡类别",
@@ -30,7 +31,7 @@ _MAX_RATE = Decimal("20")
 
 
 def _error(field: str, code: str, detail: str) -> Finding:
-    return Finding(field=field, code=code, message=f"{SCHOOL_LABELS[field]}：{detail}", severity="error")
+    return Finding(field=field, code=code, message=labelled(SCHOOL_LABELS[field], detail), severity="error")
 
 
 def check_school(data: Mapping[str, Any], *, codes: CodeTables) -> list[Finding]:
@@ -38,37 +39,37 @@ def check_school(data: Mapping[str, Any], *, codes: CodeTables) -> list[Finding]
     out: list[Finding] = []
     for field in data:
         if field not in SCHOOL_LABELS:
-            out.append(Finding(field=field, code="unknown_field", message=f"{field}：不是学校信息的字段",
+            out.append(Finding(field=field, code="unknown_field", message=msg("{field}：不是学校信息的字段", field=field),
                                severity="error"))
     def text(field: str) -> str | None:
         value = data.get(field)
         return value.strip() if isinstance(value, str) and value.strip() else None
 
     if "code" in data and not (text("code") and _SCHOOL_CODE.fullmatch(text("code") or "")):
-        out.append(_error("code", "format", "应为 10 位数字的学校标识码"))
+        out.append(_error("code", "format", msg("应为 10 位数字的学校标识码")))
     if "name" in data and not text("name"):
-        out.append(_error("name", "required", "不能为空"))
+        out.append(_error("name", "required", msg("不能为空")))
     for field in CODE_FIELDS:
         if field in data and data[field] not in (None, "") and not codes.contains(field, str(data[field])):
-            out.append(_error(field, "code", f"代码 {data[field]} 不在代码表中"))
+            out.append(_error(field, "code", msg("代码 {code} 不在代码表中", code=data[field])))
     if data.get("subsidy_rate") not in (None, ""):
         try:
             rate = Decimal(str(data["subsidy_rate"]))
         except InvalidOperation:
-            out.append(_error("subsidy_rate", "type", "应为数字（元/天）"))
+            out.append(_error("subsidy_rate", "type", msg("应为数字（元/天）")))
         else:
             if not Decimal("0") < rate <= _MAX_RATE or rate != rate.quantize(Decimal("0.01")):
-                out.append(_error("subsidy_rate", "range", f"应在 0 到 {_MAX_RATE} 元/天之间，最多两位小数"))
+                out.append(_error("subsidy_rate", "range", msg("应在 0 到 {max_rate} 元/天之间，最多两位小数", max_rate=_MAX_RATE)))
     if text("postcode") and not _POSTCODE.fullmatch(text("postcode") or ""):
-        out.append(_error("postcode", "format", "应为 6 位数字"))
+        out.append(_error("postcode", "format", msg("应为 6 位数字")))
     for field in ("phone", "fax", "principal_phone"):
         value = text(field)
         if value and not (_LANDLINE.fullmatch(value) or _MOBILE.fullmatch(value)):
-            out.append(_error(field, "format", "应为固定电话（如 0851-12345678）或手机号码"))
+            out.append(_error(field, "format", msg("应为固定电话（如 0851-12345678）或手机号码")))
     if text("principal_mobile") and not _MOBILE.fullmatch(text("principal_mobile") or ""):
-        out.append(_error("principal_mobile", "format", "应为 11 位手机号码"))
+        out.append(_error("principal_mobile", "format", msg("应为 11 位手机号码")))
     if text("email") and not _EMAIL.fullmatch(text("email") or ""):
-        out.append(_error("email", "format", "格式不正确"))
+        out.append(_error("email", "format", msg("格式不正确")))
     if text("website") and not _WEBSITE.fullmatch(text("website") or ""):
-        out.append(_error("website", "format", "格式不正确"))
+        out.append(_error("website", "format", msg("格式不正确")))
     return out

@@ -27,6 +27,7 @@ from datetime import date, datetime
 from typing import Any
 
 from registry.code_tables import CodeTables
+from registry.errors import msg
 from registry.rules.findings import Finding, error, warning
 from registry.rules.id_number import InvalidIdNumber, ParsedId, normalise_id_number, parse_id_number, upgrade_15
 from registry.rules.student_number import normalise_national_student_number, validate_national_student_number
@@ -170,25 +171,26 @@ def check_student(data: Mapping[str, Any], *, today: date, codes: CodeTables) ->
 
     for field in REQUIRED_FIELDS:
         if s.get(field) is None:
-            out.append(_error(field, "required", "必填"))
+            out.append(_error(field, "required", msg("必填")))
             skip.add(field)
     for field in _TEXT_FIELDS:
         if field not in skip and s.get(field) is not None and not isinstance(s[field], str):
-            out.append(_error(field, "type", "应为文本"))
+            out.append(_error(field, "type", msg("应为文本")))
             skip.add(field)
 
     for field, limit in MAX_LENGTHS.items():
         if _present(s, field, skip) and len(s[field]) > limit:
-            out.append(_error(field, "too_long", f"不能超过 {limit} 个字（现为 {len(s[field])} 个）"))
+            out.append(_error(field, "too_long", msg("不能超过 {limit} 个字（现为 {length} 个）",
+                                                     limit=limit, length=len(s[field]))))
             skip.add(field)
 
     for field in ("name", "former_name"):
         if _present(s, field, skip) and _LATIN_OR_DIGIT.search(unicodedata.normalize("NFKC", s[field])):
-            out.append(_warning(field, "latin_or_digit", f"“{s[field]}”含有数字或拉丁字母，请核对"))
+            out.append(_warning(field, "latin_or_digit", msg("“{value}”含有数字或拉丁字母，请核对", value=s[field])))
 
     for field in CODE_FIELDS:
         if _present(s, field, skip) and not codes.contains(field, s[field]):
-            out.append(_error(field, "unknown_code", f"“{s[field]}”不是有效的代码"))
+            out.append(_error(field, "unknown_code", msg("“{value}”不是有效的代码", value=s[field])))
             skip.add(field)
 
     birth = _check_birth_date(s, skip, today, out)
@@ -197,18 +199,20 @@ def check_student(data: Mapping[str, Any], *, today: date, codes: CodeTables) ->
 
     if _present(s, "hukou_area", skip):
         if not _AREA_CODE.fullmatch(s["hukou_area"]):
-            out.append(_error("hukou_area", "format", "应为 6 位行政区划代码"))
+            out.append(_error("hukou_area", "format", msg("应为 6 位行政区划代码")))
         elif (table := _unknown_area(codes, s["hukou_area"])) is not None:
-            out.append(_warning("hukou_area", "unknown_area", f"{s['hukou_area']} 不在{table}中，请核对"))
+            out.append(_warning("hukou_area", "unknown_area", msg("{hukou_area} 不在{table}中，请核对",
+                                                                  hukou_area=s['hukou_area'], table=table)))
         elif (current := _current_area(codes, s["hukou_area"])) is not None:
             # 户籍所在地 is where the 户口 is now, so unlike an ID number it should carry today's code.
             former = codes.label(AREA_TABLE, s["hukou_area"])
             now = codes.label(AREA_TABLE, current)
             out.append(_warning("hukou_area", "former_area",
-                                f"{s['hukou_area']} {former}已撤销或更名，现行代码为 {current} {now}，请核对"))
+                                msg("{hukou_area} {former}已撤销或更名，现行代码为 {current} {now}，请核对",
+                                    hukou_area=s['hukou_area'], former=former, current=current, now=now)))
 
     if _present(s, "school_code", skip) and not _SCHOOL_CODE.fullmatch(s["school_code"]):
-        out.append(_error("school_code", "format", "应为 10 位数字的学校标识码"))
+        out.append(_error("school_code", "format", msg("应为 10 位数字的学校标识码")))
 
     grade = _check_grade(s, skip, out)
     if birth is not None and grade is not None:
@@ -220,18 +224,18 @@ def check_student(data: Mapping[str, Any], *, today: date, codes: CodeTables) ->
         # A warning, not an error: a county may pay 一补 to day pupils too (a rate of its own,
         # registry/subsidy.py); where it does not, the month lines say so and pay nothing.
         out.append(_warning("boarding_allowance", "day_student",
-                            "一补一般只补助寄宿生；走读生只有本县对走读生发放一补时才享受，否则不计一补"))
+                            msg("一补一般只补助寄宿生；走读生只有本县对走读生发放一补时才享受，否则不计一补")))
 
     for field in _NUMBER_FIELDS:
         _check_measure(s, field, out)
     for field in _BOOL_FIELDS:
         if s.get(field) is not None and not isinstance(s[field], bool):
-            out.append(_error(field, "type", "应为“是”或“否”"))
+            out.append(_error(field, "type", msg("应为“是”或“否”")))
 
     if _present(s, "guardian_phone", skip):
         phone = s["guardian_phone"]
         if not (_MOBILE.fullmatch(phone) or _LANDLINE.fullmatch(phone)):
-            out.append(_error("guardian_phone", "format", f"“{phone}”不是手机号或带区号的固定电话（如 0851-8123456）"))
+            out.append(_error("guardian_phone", "format", msg("“{phone}”不是手机号或带区号的固定电话（如 0851-8123456）", phone=phone)))
 
     if _present(s, "national_student_number", skip):
         found = validate_national_student_number(s["national_student_number"])
@@ -240,9 +244,9 @@ def check_student(data: Mapping[str, Any], *, today: date, codes: CodeTables) ->
         if not found and guardian_id and number.startswith("G"):
             # A G number is G + the student's own ID: a child registered under a guardian's has a J or L one.
             out.append(_warning("national_student_number", "guardian_id",
-                                "G 字头学籍号由学生本人身份证号构成，以监护人身份证号登记的学生应为 J 或 L 字头，请核对"))
+                                msg("G 字头学籍号由学生本人身份证号构成，以监护人身份证号登记的学生应为 J 或 L 字头，请核对")))
         elif not found and parsed is not None and number.startswith("G") and number[1:] != parsed.number:
-            out.append(_warning("national_student_number", "id_mismatch", "G 字头学籍号与身份证件号不一致，请核对"))
+            out.append(_warning("national_student_number", "id_mismatch", msg("G 字头学籍号与身份证件号不一致，请核对")))
     return out
 
 
@@ -251,10 +255,11 @@ def _check_birth_date(s: dict[str, Any], skip: set[str], today: date, out: list[
         return None
     birth = _iso_date(s["birth_date"])
     if birth is None:
-        out.append(_error("birth_date", "invalid_date", f"“{s['birth_date']}”不是有效日期（应为 YYYY-MM-DD）"))
+        out.append(_error("birth_date", "invalid_date", msg("“{birth_date}”不是有效日期（应为 YYYY-MM-DD）",
+                                                            birth_date=s['birth_date'])))
         return None
     if birth > today:
-        out.append(_error("birth_date", "future", "不能晚于今天"))
+        out.append(_error("birth_date", "future", msg("不能晚于今天")))
         return None
     return birth
 
@@ -271,7 +276,8 @@ def _check_id_number(s: dict[str, Any], skip: set[str], codes: CodeTables, out: 
     # Never an error: abolished counties' codes stay on old IDs (so former codes are fine here), and
     # late 户口 registration is common.
     if (table := _unknown_area(codes, parsed.area)) is not None:
-        out.append(_warning("id_number", "unknown_area", f"地区码 {parsed.area} 不在{table}中，请核对"))
+        out.append(_warning("id_number", "unknown_area", msg("地区码 {area} 不在{table}中，请核对",
+                                                             area=parsed.area, table=table)))
     return parsed
 
 
@@ -283,31 +289,32 @@ def _check_id_holder(s: dict[str, Any], skip: set[str], parsed: ParsedId, birth:
     other_person = birth is not None and birth != parsed.birth_date
     doubt = _guardian_doubt(parsed.birth_date, birth, today) if other_person and birth is not None else None
     if other_person and aux is not None and doubt is None:
-        out.append(_warning("id_number", "guardian_id", f"持有人出生于 {holder_born}，不是学生本人；按监护人身份证号"
-                                                        f"作学籍主号登记（学籍辅号 {aux}），请核对"))
+        out.append(_warning("id_number", "guardian_id", msg("持有人出生于 {holder_born}，不是学生本人；按监护人身份证号作学籍主号登记（学籍辅号 {aux}），请核对",
+                                                            holder_born=holder_born, aux=aux)))
         return True
     if birth is None and aux is not None:
         return False  # whose number it is cannot be told without the birth date, which is reported already
     if _present(s, "sex", skip) and s["sex"] != parsed.sex:
-        shown = codes.label("sex", parsed.sex) or parsed.sex
-        out.append(_error("sex", "id_mismatch", f"与身份证件号不符（身份证件号显示为{shown}）"))
+        shown = msg(codes.label("sex", parsed.sex) or parsed.sex)
+        out.append(_error("sex", "id_mismatch", msg("与身份证件号不符（身份证件号显示为{shown}）", shown=shown)))
     if other_person:
         if aux is not None:
-            hint = f"；{doubt}，也不可能是监护人的身份证号"
+            hint = msg("；{doubt}，也不可能是监护人的身份证号", doubt=doubt)
         elif doubt is None:
-            hint = "；如这是监护人的身份证号（学生本人无身份证），请填写学籍辅号"
+            hint = msg("；如这是监护人的身份证号（学生本人无身份证），请填写学籍辅号")
         else:
             hint = ""
-        out.append(_error("birth_date", "id_mismatch", f"与身份证件号中的出生日期 {holder_born} 不符{hint}"))
+        out.append(_error("birth_date", "id_mismatch", msg("与身份证件号中的出生日期 {holder_born} 不符{hint}",
+                                                           holder_born=holder_born, hint=hint)))
     return False
 
 
 def _guardian_doubt(holder_born: date, student_born: date, today: date) -> str | None:
     """Why the holder of an ID cannot be the student's guardian, or None when they can be."""
     if holder_born >= student_born:
-        return "证件持有人不比学生年长"
+        return msg("证件持有人不比学生年长")
     if _age(holder_born, today) < GUARDIAN_MIN_AGE:
-        return f"证件持有人未满 {GUARDIAN_MIN_AGE} 周岁"
+        return msg("证件持有人未满 {age} 周岁", age=GUARDIAN_MIN_AGE)
     return None
 
 
@@ -326,7 +333,7 @@ def _unknown_area(codes: CodeTables, area: str) -> str | None:
     if not any(item.code.startswith(province) for item in codes.table(AREA_TABLE)):
         return None
     name = codes.label(AREA_TABLE, f"{province}0000")
-    return f"{name}行政区划代码表" if name is not None else "行政区划代码表"
+    return msg("{name}行政区划代码表", name=name) if name is not None else msg("行政区划代码表")
 
 
 def _current_area(codes: CodeTables, area: str) -> str | None:
@@ -338,7 +345,7 @@ def _check_grade(s: dict[str, Any], skip: set[str], out: list[Finding]) -> int |
         return None
     grade = s["grade"]
     if isinstance(grade, bool) or not isinstance(grade, int) or not 1 <= grade <= 9:
-        out.append(_error("grade", "invalid", f"“{grade}”无效：义务教育年级应为 1 至 9"))
+        out.append(_error("grade", "invalid", msg("“{grade}”无效：义务教育年级应为 1 至 9", grade=grade)))
         return None
     return grade
 
@@ -361,13 +368,14 @@ def _check_enrolled_month(s: dict[str, Any], skip: set[str], birth: date | None,
         return
     match = _ISO_MONTH.fullmatch(s["enrolled_month"])
     if match is None or not 1 <= int(match[2]) <= 12:
-        out.append(_error("enrolled_month", "invalid_month", f"“{s['enrolled_month']}”不是有效年月（应为 YYYY-MM）"))
+        out.append(_error("enrolled_month", "invalid_month", msg("“{enrolled_month}”不是有效年月（应为 YYYY-MM）",
+                                                                 enrolled_month=s['enrolled_month'])))
         return
     month = (int(match[1]), int(match[2]))
     if month > (today.year, today.month):
-        out.append(_error("enrolled_month", "future", "不能晚于本月"))
+        out.append(_error("enrolled_month", "future", msg("不能晚于本月")))
     elif birth is not None and month < (birth.year, birth.month):
-        out.append(_error("enrolled_month", "before_birth", "早于出生日期"))
+        out.append(_error("enrolled_month", "before_birth", msg("早于出生日期")))
 
 
 def _check_measure(s: dict[str, Any], field: str, out: list[Finding]) -> None:
@@ -375,7 +383,7 @@ def _check_measure(s: dict[str, Any], field: str, out: list[Finding]) -> None:
     if value is None:
         return
     if isinstance(value, bool) or not isinstance(value, int | float):
-        out.append(_error(field, "type", f"“{value}”不是数字"))
+        out.append(_error(field, "type", msg("“{value}”不是数字", value=value)))
         return
     low, high = HEIGHT_CM if field == "height_cm" else WEIGHT_KG
     if not low <= value <= high:

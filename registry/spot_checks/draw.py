@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from registry.access import holds
 from registry.audit import record
 from registry.code_tables import load_code_tables
-from registry.errors import InvalidTransition, PermissionDenied, RuleViolation
+from registry.errors import InvalidTransition, PermissionDenied, RuleViolation, join_messages, msg
 from registry.forms import check_form
 from registry.org_units import OrgKind, OrgUnit
 from registry.rules import sampling
@@ -111,13 +111,13 @@ def auditor_county(actor: User, code: str | None = None) -> OrgUnit:
     counties = {g.org_unit.code: g.org_unit for g in actor.grants
                 if g.role == Role.auditor and g.org_unit.kind == OrgKind.county}
     if not counties:
-        raise PermissionDenied("只有县监督检查员可以发起抽查")
+        raise PermissionDenied(msg("只有县监督检查员可以发起抽查"))
     if code:
         if code not in counties:
-            raise PermissionDenied(f"您不是 {code} 的监督检查员")
+            raise PermissionDenied(msg("您不是 {code} 的监督检查员", code=code))
         return counties[code]
     if len(counties) > 1:
-        raise RuleViolation("县：您在多个县担任监督检查员，请指定县", details=[_problem("county_code", "请指定县")])
+        raise RuleViolation(msg("县：您在多个县担任监督检查员，请指定县"), details=[_problem("county_code", msg("请指定县"))])
     return next(iter(counties.values()))
 
 
@@ -126,41 +126,43 @@ def parse_start(session: Session, *, actor: User, data: dict[str, Any], today: d
     county = auditor_county(actor, data.get("county_code") if isinstance(data.get("county_code"), str) else None)
     problems = check_form(START_FORM, data)
     if problems:
-        raise RuleViolation("抽查参数有误：" + "；".join(p["message"] for p in problems), details=problems)
+        raise RuleViolation(msg("抽查参数有误：{problems}", problems=join_messages(p["message"] for p in problems)),
+                            details=problems)
 
     month = (data.get("month") or "").strip() or f"{today:%Y-%m}"
     # `today` is the UTC date; the county's calendar (UTC+8) may already be a day, and so a month, ahead.
     if not _MONTH.fullmatch(month):
-        problems.append(_problem("month", "核查月份：格式应为 YYYY-MM"))
+        problems.append(_problem("month", msg("核查月份：格式应为 YYYY-MM")))
     elif month > f"{today + timedelta(days=1):%Y-%m}":
-        problems.append(_problem("month", "核查月份：不能晚于本月"))
+        problems.append(_problem("month", msg("核查月份：不能晚于本月")))
 
     focus: list[Focus] = []
     for value in data["focus"]:
         if value not in Focus.__members__:
-            problems.append(_problem("focus", f"抽查重点：未知的重点 {value!r}，应为 受益学生、寄宿生 或 享受一补学生"))
+            problems.append(_problem("focus", msg("抽查重点：未知的重点 {value!r}，应为 受益学生、寄宿生 或 享受一补学生", value=value)))
         elif Focus(value) not in focus:
             focus.append(Focus(value))
     if not data["focus"]:
-        problems.append(_problem("focus", "抽查重点：至少选择一项"))
+        problems.append(_problem("focus", msg("抽查重点：至少选择一项")))
 
     meal_models = list(dict.fromkeys(data.get("meal_models") or []))
     unknown = [m for m in meal_models if not load_code_tables().contains("meal_model", m)]
     if unknown:
-        problems.append(_problem("meal_models", f"供餐模式：未知的代码 {'、'.join(unknown)}"))
+        problems.append(_problem("meal_models", msg("供餐模式：未知的代码 {unknown}", unknown='、'.join(unknown))))
 
     codes = list(dict.fromkeys(c.strip() for c in (data.get("school_codes") or []) if c.strip()))
     count = data.get("school_count")
     if codes and count is not None:
-        problems.append(_problem("school_codes", "抽查学校：指定学校与随机抽取学校数只能选一种"))
+        problems.append(_problem("school_codes", msg("抽查学校：指定学校与随机抽取学校数只能选一种")))
     elif not codes and count is None:
-        problems.append(_problem("school_codes", "抽查学校：请选择学校，或填写随机抽取学校数（至少 1 所）"))
+        problems.append(_problem("school_codes", msg("抽查学校：请选择学校，或填写随机抽取学校数（至少 1 所）")))
     if codes:
         problems += _named_school_problems(session, county, codes, meal_models)
 
     seed = _seed(data.get("seed"), problems)
     if problems:
-        raise RuleViolation("抽查参数有误：" + "；".join(p["message"] for p in problems), details=problems)
+        raise RuleViolation(msg("抽查参数有误：{problems}", problems=join_messages(p["message"] for p in problems)),
+                            details=problems)
     title = (data.get("title") or "").strip() or f"{county.name}{month}营养改善计划实名制抽查"
     params = Params(students_per_school=data["students_per_school"], focus=tuple(focus),
                     school_codes=tuple(sorted(codes)) if codes else None, school_count=count,
@@ -173,7 +175,7 @@ def _seed(value: Any, problems: list[dict[str, str]]) -> int:
         return secrets.randbelow(10**12)  # 12 digits: short enough to read out and type in again
     text = str(value).strip() if not isinstance(value, bool) else ""
     if not _SEED.fullmatch(text):
-        problems.append(_problem("seed", "随机种子：应为 1 至 18 位数字（不填则由系统生成）"))
+        problems.append(_problem("seed", msg("随机种子：应为 1 至 18 位数字（不填则由系统生成）")))
         return 0
     return int(text)
 
@@ -185,12 +187,14 @@ def _named_school_problems(session: Session, county: OrgUnit, codes: Sequence[st
     problems = []
     missing = [c for c in codes if c not in found]
     if missing:
-        problems.append(_problem("school_codes", f"抽查学校：{'、'.join(missing)} 不是{county.name}的学校"))
+        problems.append(_problem("school_codes", msg("抽查学校：{missing} 不是{name}的学校",
+                                                     missing='、'.join(missing), name=county.name)))
     tables = load_code_tables()
     outside = [s for s in found.values() if meal_models and s.meal_model not in meal_models]
     for school in outside:
         model = tables.label("meal_model", school.meal_model or "") or "未登记"
-        problems.append(_problem("school_codes", f"抽查学校：{school.org_unit.name}的供餐模式为{model}，不在所选供餐模式内"))
+        problems.append(_problem("school_codes", msg("抽查学校：{name}的供餐模式为{model}，不在所选供餐模式内",
+                                                     name=school.org_unit.name, model=model)))
     return problems
 
 
@@ -237,7 +241,7 @@ def draw_sample(session: Session, *, county: OrgUnit, month: str, seed: int, par
     schools = _schools_in_scope(session, county, params)
     if not schools:
         field = "meal_models" if params.meal_models else "school_codes"
-        raise RuleViolation(f"抽查学校：{county.name}没有符合条件的学校", details=[_problem(field, "没有符合条件的学校")])
+        raise RuleViolation(msg("抽查学校：{name}没有符合条件的学校", name=county.name), details=[_problem(field, msg("没有符合条件的学校"))])
     found = candidates(session, schools=schools, month=month, focus=params.focus)
     population = [sampling.SchoolPopulation(code=s.code, student_ids=tuple(sorted(found[s.code]))) for s in schools]
     focus_text = "、".join(FOCUS_LABELS[f] for f in params.focus)
@@ -246,13 +250,14 @@ def draw_sample(session: Session, *, county: OrgUnit, month: str, seed: int, par
         empty = [s for s in schools if not found[s.code]]
         if empty:
             names = "、".join(f"{s.name}（{s.code}）" for s in empty)
-            raise RuleViolation(f"抽查学校：{names}在 {month} 没有{focus_text}，无可抽查的学生",
-                                details=[_problem("school_codes", f"{names}没有符合抽查重点的学生")])
+            raise RuleViolation(msg("抽查学校：{names}在 {month} 没有{focus_text}，无可抽查的学生",
+                                    names=names, month=month, focus_text=focus_text),
+                                details=[_problem("school_codes", msg("{names}没有符合抽查重点的学生", names=names))])
     else:
         empty = [s for s in schools if not found[s.code]]
         if len(empty) == len(schools):
-            raise RuleViolation(f"抽查重点：所选范围内的学校在 {month} 都没有{focus_text}",
-                                details=[_problem("focus", "没有符合抽查重点的学生")])
+            raise RuleViolation(msg("抽查重点：所选范围内的学校在 {month} 都没有{focus_text}", month=month, focus_text=focus_text),
+                                details=[_problem("focus", msg("没有符合抽查重点的学生"))])
         if empty:
             notes.append(f"{len(empty)} 所学校在 {month} 没有{focus_text}，未参与抽取："
                          + "、".join(s.name for s in empty[:10]) + ("等" if len(empty) > 10 else ""))
@@ -288,9 +293,9 @@ def record_draw(session: Session, *, check_id: int, actor: User | None, instance
     """The service task 抽取样本: draw, and keep the sample, the population it came from and the seed."""
     check = session.get(SpotCheck, check_id, with_for_update={"of": SpotCheck})
     if check is None or check.parts:
-        raise InvalidTransition("抽查样本已抽取")
+        raise InvalidTransition(msg("抽查样本已抽取"))
     if actor is not None and not holds(actor, Role.auditor, check.county):
-        raise PermissionDenied("只有县监督检查员可以抽取样本")
+        raise PermissionDenied(msg("只有县监督检查员可以抽取样本"))
     drawn = draw_sample(session, county=check.county, month=check.month, seed=check.seed,
                         params=Params.from_record(check.params))
     students = {s.id: s for s in session.scalars(select(Student).where(Student.id.in_(

@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from registry.audit import record
-from registry.errors import InvalidTransition, NotFound, RuleViolation
+from registry.errors import InvalidTransition, NotFound, RuleViolation, join_messages, msg
 from registry.spot_checks.models import (
     FINDING_LABELS,
     PART_STATUS_LABELS,
@@ -42,13 +42,13 @@ REPORT_MAX = 2000
 def locked_part(session: Session, part_id: int) -> SpotCheckSchool:
     part = session.get(SpotCheckSchool, part_id, with_for_update={"of": SpotCheckSchool}, populate_existing=True)
     if part is None:
-        raise NotFound(f"找不到抽查学校 {part_id}")
+        raise NotFound(msg("找不到抽查学校 {part_id}", part_id=part_id))
     return part
 
 
 def _expect(part: SpotCheckSchool, *statuses: PartStatus) -> None:
     if part.status not in statuses:
-        raise InvalidTransition("抽查已进入其他环节，请刷新页面")
+        raise InvalidTransition(msg("抽查已进入其他环节，请刷新页面"))
 
 
 def _problem(field: str, message: str) -> dict[str, str]:
@@ -56,7 +56,8 @@ def _problem(field: str, message: str) -> dict[str, str]:
 
 
 def _refuse(what: str, problems: list[dict[str, str]]) -> RuleViolation:
-    return RuleViolation(f"{what}有误：" + "；".join(p["message"] for p in problems), details=problems)
+    return RuleViolation(msg("{what}有误：{problems}", what=what, problems=join_messages(p["message"] for p in problems)),
+                         details=problems)
 
 
 def _text(value: Any) -> str | None:
@@ -69,8 +70,8 @@ def _by_student(part: SpotCheckSchool, entries: list[dict[str, Any]], what: str)
     for entry in entries:
         row = rows.get(entry.get("student_id"))  # type: ignore[arg-type]
         if row is None:
-            raise RuleViolation(f"{what}：学生 {entry.get('student_id')} 不在本校的抽查名单中",
-                                details=[_problem("students", "学生不在抽查名单中")])
+            raise RuleViolation(msg("{what}：学生 {student_id} 不在本校的抽查名单中", what=what, student_id=entry.get('student_id')),
+                                details=[_problem("students", msg("学生不在抽查名单中"))])
         out[row] = entry
     return out
 
@@ -91,11 +92,12 @@ def apply_evidence(session: Session, *, part: SpotCheckSchool, answers: list[dic
     wanted = {e["scan_attachment_id"] for e in answers if e.get("scan_attachment_id")}
     owned = set(session.scalars(select(Attachment.id).where(Attachment.id.in_(wanted),
                                                             Attachment.instance_id == part.instance_id))) if wanted else set()
-    problems = [_problem(f"scan_{row.student_id}", f"{_name(row)}：附件 {entry['scan_attachment_id']} 不是本次抽查上传的扫描件")
+    problems = [_problem(f"scan_{row.student_id}", msg("{row}：附件 {scan_attachment_id} 不是本次抽查上传的扫描件",
+                                                       row=_name(row), scan_attachment_id=entry['scan_attachment_id']))
                 for row, entry in given.items()
                 if entry.get("scan_attachment_id") and entry["scan_attachment_id"] not in owned]
     if problems:
-        raise _refuse("学校提供的材料", problems)
+        raise _refuse(msg("学校提供的材料"), problems)
     for row, entry in given.items():
         if "present" in entry:
             row.present = entry["present"] if isinstance(entry["present"], bool) else None
@@ -109,11 +111,12 @@ def evidence_problems(part: SpotCheckSchool) -> list[dict[str, str]]:
     problems = []
     for row in part.students:
         if row.present is None:
-            problems.append(_problem(f"present_{row.student_id}", f"{_name(row)}：请确认是否在校"))
+            problems.append(_problem(f"present_{row.student_id}", msg("{row}：请确认是否在校", row=_name(row))))
         if row.present is False and not row.evidence_note:
-            problems.append(_problem(f"note_{row.student_id}", f"{_name(row)}：不在校，请在说明中写明去向或原因"))
+            problems.append(_problem(f"note_{row.student_id}", msg("{row}：不在校，请在说明中写明去向或原因", row=_name(row))))
         if row.scan_id is None and not row.evidence_note:
-            problems.append(_problem(f"scan_{row.student_id}", f"{_name(row)}：请上传纸质档案扫描件，没有纸质档案的请在说明中写明原因"))
+            problems.append(_problem(f"scan_{row.student_id}", msg("{row}：请上传纸质档案扫描件，没有纸质档案的请在说明中写明原因",
+                                                                   row=_name(row))))
     return problems
 
 
@@ -123,7 +126,7 @@ def submit_evidence(session: Session, *, actor: User | None, part_id: int, answe
     apply_evidence(session, part=part, answers=answers)
     problems = evidence_problems(part)
     if problems:
-        raise _refuse("学校提供的材料", problems)
+        raise _refuse(msg("学校提供的材料"), problems)
     part.status = PartStatus.findings
     part.evidence_by_id, part.evidence_at = (actor.id if actor else None), now
     session.flush()
@@ -145,12 +148,13 @@ def record_findings(session: Session, *, actor: User | None, part_id: int, entri
         entry = given.get(row) or {}
         kind, note = entry.get("finding"), _text(entry.get("note"))
         if kind not in FindingKind.__members__:
-            problems.append(_problem(f"finding_{row.student_id}", f"{_name(row)}：请选择核查结果"))
+            problems.append(_problem(f"finding_{row.student_id}", msg("{row}：请选择核查结果", row=_name(row))))
         elif kind != FindingKind.none and not note:
             problems.append(_problem(f"finding_note_{row.student_id}",
-                                     f"{_name(row)}：{FINDING_LABELS[FindingKind(kind)]}，请说明发现的问题"))
+                                     msg("{row}：{finding}，请说明发现的问题",
+                                         row=_name(row), finding=msg(FINDING_LABELS[FindingKind(kind)]))))
     if problems:
-        raise _refuse("核查结果", problems)
+        raise _refuse(msg("核查结果"), problems)
     for row in part.students:
         row.finding, row.finding_note = given[row]["finding"], _text(given[row].get("note"))
     part.findings_summary = _text(summary)
@@ -178,13 +182,14 @@ def submit_rectification(session: Session, *, actor: User, part_id: int, report:
     given = _by_student(part, measures, "整改情况")
     problems = []
     if not _text(report):
-        problems.append(_problem("report", "整改报告：必填，请写明整改情况"))
+        problems.append(_problem("report", msg("整改报告：必填，请写明整改情况")))
     flagged = [row for row in part.students if row.finding not in (None, FindingKind.none)]
     for row in flagged:
         if not _text((given.get(row) or {}).get("measure")):
-            problems.append(_problem(f"measure_{row.student_id}", f"{_name(row)}：请写明针对“{FINDING_LABELS[FindingKind(row.finding)]}”采取的整改措施"))
+            problems.append(_problem(f"measure_{row.student_id}", msg("{row}：请写明针对“{finding}”采取的整改措施",
+                                                                      row=_name(row), finding=msg(FINDING_LABELS[FindingKind(row.finding)]))))
     if problems:
-        raise _refuse("整改情况", problems)
+        raise _refuse(msg("整改情况"), problems)
     round_ = len(part.rectifications) + 1
     rectification = SpotCheckRectification(
         part=part, round=round_, report=_text(report), submitted_by_id=actor.id, submitted_at=now,
@@ -229,16 +234,17 @@ def conclude(session: Session, *, actor: User, check_id: int, conclusion: str | 
     """审结: the auditor's conclusion, once every sampled school is closed."""
     check = session.get(SpotCheck, check_id, with_for_update={"of": SpotCheck}, populate_existing=True)
     if check is None:
-        raise NotFound(f"找不到抽查 {check_id}")
+        raise NotFound(msg("找不到抽查 {check_id}", check_id=check_id))
     if check.status != CheckStatus.running:
-        raise InvalidTransition("抽查已审结或已撤回")
+        raise InvalidTransition(msg("抽查已审结或已撤回"))
     open_parts = [p for p in check.parts if p.status != PartStatus.closed]
     if open_parts:
         names = "、".join(f"{p.school.name}（{PART_STATUS_LABELS[PartStatus(p.status)]}）" for p in open_parts)
-        raise RuleViolation(f"还有 {len(open_parts)} 所学校未办结：{names}；全部办结后才能审结",
-                            details=[_problem("conclusion", "还有学校未办结")])
+        raise RuleViolation(msg("还有 {count} 所学校未办结：{names}；全部办结后才能审结",
+                                count=len(open_parts), names=names),
+                            details=[_problem("conclusion", msg("还有学校未办结"))])
     if not _text(conclusion):
-        raise RuleViolation("抽查结论：必填", details=[_problem("conclusion", "抽查结论：必填")])
+        raise RuleViolation(msg("抽查结论：必填"), details=[_problem("conclusion", msg("抽查结论：必填"))])
     check.status, check.conclusion = CheckStatus.concluded, _text(conclusion)
     check.concluded_by_id, check.concluded_at = actor.id, now
     session.flush()
@@ -249,7 +255,7 @@ def conclude(session: Session, *, actor: User, check_id: int, conclusion: str | 
 def mark_withdrawn(session: Session, *, actor: User | None, check_id: int, reason: str, instance_id: int) -> SpotCheck:
     check = session.get(SpotCheck, check_id, with_for_update={"of": SpotCheck}, populate_existing=True)
     if check is None or check.status != CheckStatus.running:
-        raise InvalidTransition("抽查已审结或已撤回")
+        raise InvalidTransition(msg("抽查已审结或已撤回"))
     check.status = CheckStatus.withdrawn
     for part in check.parts:
         part.status = PartStatus.withdrawn

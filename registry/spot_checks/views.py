@@ -16,7 +16,16 @@ from registry import attachments, workflows
 from registry.access import mask_id_number, may_see_full_id, oversees, sees
 from registry.audit import record
 from registry.code_tables import load_code_tables
-from registry.errors import Conflict, InvalidTransition, NotFound, PermissionDenied, RuleViolation
+from registry.errors import (
+    Conflict,
+    InvalidTransition,
+    Message,
+    NotFound,
+    PermissionDenied,
+    RuleViolation,
+    join_messages,
+    msg,
+)
 from registry.file_store import FileStore
 from registry.org_units import OrgUnit
 from registry.schools import School
@@ -46,7 +55,7 @@ STEP_LABELS = {"provide_evidence": "逐人填写抽查材料", "record_findings"
 def get_check(session: Session, *, actor: User, check_id: int) -> SpotCheck:
     check = session.get(SpotCheck, check_id)
     if check is None or not oversees(actor, check.county):
-        raise NotFound(f"找不到抽查 {check_id}")
+        raise NotFound(msg("找不到抽查 {check_id}", check_id=check_id))
     return check
 
 
@@ -73,7 +82,7 @@ def county_schools(session: Session, *, county: OrgUnit) -> list[dict[str, str]]
 def get_part(session: Session, *, actor: User, part_id: int) -> SpotCheckSchool:
     part = session.get(SpotCheckSchool, part_id)
     if part is None or not sees(actor, part.school):
-        raise NotFound(f"找不到抽查学校 {part_id}")
+        raise NotFound(msg("找不到抽查学校 {part_id}", part_id=part_id))
     return part
 
 
@@ -241,25 +250,28 @@ def save_evidence(session: Session, *, actor: User, part_id: int, answers: list[
     stored: a bad one leaves everything as it was (RuleViolation naming that student's scan)."""
     part = service.locked_part(session, part_id)
     if not sees(actor, part.school):
-        raise NotFound(f"找不到抽查学校 {part_id}")
+        raise NotFound(msg("找不到抽查学校 {part_id}", part_id=part_id))
     task = open_task(session, part)
     if task is None or task.task_id != "provide_evidence":
-        raise InvalidTransition("学校提供材料环节已结束")
+        raise InvalidTransition(msg("学校提供材料环节已结束"))
     workflows.check_may_act(actor, task)
     if task.claimed_by_id not in (None, actor.id):
-        raise Conflict("任务已被他人认领")
+        raise Conflict(msg("任务已被他人认领"))
     listed = {r.student_id: r for r in part.students}
     problems = []
     for student_id, (_, data) in sorted(scans.items()):
         if student_id not in listed:
-            raise RuleViolation(f"学生 {student_id} 不在本校的抽查名单中", details=[{"field": "students", "message": "不在名单中"}])
+            raise RuleViolation(msg("学生 {student_id} 不在本校的抽查名单中", student_id=student_id),
+                                details=[{"field": "students", "message": msg("不在名单中")}])
         try:
             attachments.check_file(data)
         except RuleViolation as err:
             name = listed[student_id].recorded.get("name") or student_id
-            problems.append({"field": f"scan_{student_id}", "message": f"{name}：{err.message.replace('附件：', '')}"})
+            problems.append({"field": f"scan_{student_id}", "message": msg("{name}：{problem}",
+                                                                           name=name, problem=_detail_of(err.message))})
     if problems:
-        raise RuleViolation("扫描件有误：" + "；".join(p["message"] for p in problems), details=problems)
+        raise RuleViolation(msg("扫描件有误：{problems}", problems=join_messages(p["message"] for p in problems)),
+                            details=problems)
     answers = [dict(a) for a in answers]
     by_student = {a["student_id"]: a for a in answers}
     for student_id, (file_name, data) in sorted(scans.items()):
@@ -288,3 +300,10 @@ def evidence_payload(part: SpotCheckSchool) -> dict[str, Any]:
             entry["scan_attachment_id"] = row.scan_id
         students.append(entry)
     return {"spot_check_evidence": {"students": students}}
+
+
+def _detail_of(message: str) -> str:
+    """What an attachment's refusal ("附件：文件是空的") says, without its label."""
+    if isinstance(message, Message) and "detail" in message.params:
+        return message.params["detail"]
+    return message.removeprefix("附件：")

@@ -16,6 +16,7 @@ from typing import Any
 import python_calamine
 
 from registry.code_tables import CodeTables, load_code_tables
+from registry.errors import msg
 from registry.rules.findings import Finding, error
 from registry.student_files.cells import CellProblem, converter
 from registry.student_files.columns import BY_FIELD, column_letter, is_report_header, match_header
@@ -191,7 +192,8 @@ def _read_grid(grid: list[list[Any]], codes: CodeTables, digest: str, *, sheet_n
             if isinstance(cell, str) and cell.strip() and not is_report_header(cell):
                 unknown.append(cell.strip())
                 problems.append(Finding(HEADER, "unknown_column",
-                                        f"表头：{where}“{cell.strip()}”不是导入模板中的列，该列内容不会导入", "warning"))
+                                        msg("表头：{where}“{cell}”不是导入模板中的列，该列内容不会导入",
+                                            where=where, cell=cell.strip()), "warning"))
             continue
         if field_name in columns:
             first = column_letter(columns[field_name])

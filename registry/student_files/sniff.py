@@ -6,7 +6,9 @@ import zipfile
 from dataclasses import dataclass
 from enum import StrEnum
 
-_SAVE_AS_XLSX = "请用 Excel 或 WPS 打开，选择“另存为” → “Excel 工作簿（*.xlsx）”后再上传"
+from registry.errors import msg
+
+_SAVE_AS_XLSX = msg("请用 Excel 或 WPS 打开，选择“另存为” → “Excel 工作簿（*.xlsx）”后再上传")
 
 
 class FileKind(StrEnum):
@@ -40,30 +42,31 @@ _BINARY_SIGNATURES: tuple[tuple[bytes, str], ...] = (
 
 def sniff(data: bytes) -> Sniffed:
     if not data.strip():
-        return _refuse("文件是空的：请确认选择了填好的学生名单文件")
+        return _refuse(msg("文件是空的：请确认选择了填好的学生名单文件"))
     if data.startswith(b"PK\x03\x04"):
         return _sniff_zip(data)
     if data.startswith(_OLE):
         # Office 2007+ files with a password are OLE containers too, holding the encrypted ZIP.
         if _ENCRYPTED in data:
-            return _refuse("文件设置了打开密码，无法读取：请在 Excel 中取消密码（文件 → 信息 → 保护工作簿）后另存为 .xlsx 再上传")
-        return _refuse("这是旧版 Excel 97-2003 工作簿（.xls）或 WPS 表格（.et），系统不读取这种格式：" + _SAVE_AS_XLSX)
+            return _refuse(msg("文件设置了打开密码，无法读取：请在 Excel 中取消密码（文件 → 信息 → 保护工作簿）后另存为 .xlsx 再上传"))
+        return _refuse(msg("这是旧版 Excel 97-2003 工作簿（.xls）或 WPS 表格（.et），系统不读取这种格式：{save_as_xlsx}",
+                           save_as_xlsx=_SAVE_AS_XLSX))
     for signature, what in _BINARY_SIGNATURES:
         if data.startswith(signature):
-            return _refuse(f"这是{what}，不是学生名单表格：请上传 .xlsx 或 .csv 文件")
+            return _refuse(msg("这是{what}，不是学生名单表格：请上传 .xlsx 或 .csv 文件", what=what))
     head = data[:4096].lstrip(b"\xef\xbb\xbf\xff\xfe\x00 \t\r\n").lower().replace(b"\x00", b"")
     if head.startswith((b"<!doctype html", b"<html", b"<table", b"<meta", b"<head")) or b"<html" in head[:1024]:
-        return _refuse("这是网页（HTML）文件，只是扩展名为 .xls（常见于从其他系统导出的表格）：" + _SAVE_AS_XLSX)
+        return _refuse(msg("这是网页（HTML）文件，只是扩展名为 .xls（常见于从其他系统导出的表格）：{save_as_xlsx}", save_as_xlsx=_SAVE_AS_XLSX))
     if head.startswith(b"mime-version:"):
-        return _refuse("这是单个文件网页（.mht），不是表格文件：" + _SAVE_AS_XLSX)
+        return _refuse(msg("这是单个文件网页（.mht），不是表格文件：{save_as_xlsx}", save_as_xlsx=_SAVE_AS_XLSX))
     if head.startswith(b"<?xml"):
         if b"urn:schemas-microsoft-com:office:spreadsheet" in data[:8192]:
-            return _refuse("这是 XML 电子表格 2003 文件：" + _SAVE_AS_XLSX)
-        return _refuse("这是 XML 文件，不是学生名单表格：请上传 .xlsx 或 .csv 文件")
+            return _refuse(msg("这是 XML 电子表格 2003 文件：{save_as_xlsx}", save_as_xlsx=_SAVE_AS_XLSX))
+        return _refuse(msg("这是 XML 文件，不是学生名单表格：请上传 .xlsx 或 .csv 文件"))
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         return Sniffed(FileKind.text)  # "Unicode 文本" saved from Excel: UTF-16, tab-separated
     if b"\x00" in data[:65536]:
-        return _refuse("这不是表格文件（内容是二进制数据）：请上传 .xlsx 或 .csv 文件")
+        return _refuse(msg("这不是表格文件（内容是二进制数据）：请上传 .xlsx 或 .csv 文件"))
     return Sniffed(FileKind.text)
 
 
@@ -71,15 +74,15 @@ def _sniff_zip(data: bytes) -> Sniffed:
     try:
         names = set(zipfile.ZipFile(io.BytesIO(data)).namelist())
     except (zipfile.BadZipFile, EOFError, ValueError):
-        return _refuse("文件已损坏（ZIP 结构不完整），可能没有上传完整：请重新保存后再上传")
+        return _refuse(msg("文件已损坏（ZIP 结构不完整），可能没有上传完整：请重新保存后再上传"))
     if "xl/workbook.xml" in names or any(n.endswith("/workbook.xml") and n.startswith("xl") for n in names):
         return Sniffed(FileKind.xlsx)
     if "xl/workbook.bin" in names:
-        return _refuse("这是 Excel 二进制工作簿（.xlsb）：" + _SAVE_AS_XLSX)
+        return _refuse(msg("这是 Excel 二进制工作簿（.xlsb）：{save_as_xlsx}", save_as_xlsx=_SAVE_AS_XLSX))
     if "word/document.xml" in names:
-        return _refuse("这是 Word 文档，不是表格：请把名单放进 Excel 表格，保存为 .xlsx 后再上传")
+        return _refuse(msg("这是 Word 文档，不是表格：请把名单放进 Excel 表格，保存为 .xlsx 后再上传"))
     if "ppt/presentation.xml" in names:
-        return _refuse("这是 PowerPoint 演示文稿，不是表格：请上传 .xlsx 或 .csv 文件")
+        return _refuse(msg("这是 PowerPoint 演示文稿，不是表格：请上传 .xlsx 或 .csv 文件"))
     if "mimetype" in names and "content.xml" in names:
-        return _refuse("这是 OpenDocument 文件（.ods/.odt）：" + _SAVE_AS_XLSX)
-    return _refuse("这是 ZIP 压缩包，不是 Excel 文件：请解压后上传其中的 .xlsx 文件")
+        return _refuse(msg("这是 OpenDocument 文件（.ods/.odt）：{save_as_xlsx}", save_as_xlsx=_SAVE_AS_XLSX))
+    return _refuse(msg("这是 ZIP 压缩包，不是 Excel 文件：请解压后上传其中的 .xlsx 文件"))

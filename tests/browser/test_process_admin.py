@@ -1,8 +1,10 @@
-"""The process administrator in Chromium: edit student_intake in the modeler, deploy, see the new
-version taken by new instances while an old instance stays on its version. The database is shared
-and committed: nothing here assumes counts or version numbers."""
+"""The process administrator in Chromium: edit student_intake in the modeler and its properties panel
+(bpmn-js-properties-panel with mealroll's provider), deploy, see the new version taken by new instances
+while an old instance stays on its version. The database is shared and committed: nothing here assumes
+counts or version numbers."""
 
 import secrets
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
@@ -33,9 +35,42 @@ def version_of(db_engine: Engine, instance_id: int) -> int:
         return session.get(ProcessInstance, instance_id).version.version
 
 
+BPMN = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
+SPIFF = "{http://spiffworkflow.org/bpmn/schema/1.0/core}"
+
+
 def open_modeler(page: Any, base: str) -> None:
+    page.set_viewport_size({"width": 1366, "height": 768})  # a county office's laptop
     page.goto(f"{base}/processes/student_intake/edit")
     page.wait_for_selector("#modeler-canvas [data-element-id=confirm_intake]")
+    page.wait_for_selector("#modeler-panel .bio-properties-panel")
+
+
+def select_on_canvas(page: Any, element_id: str) -> None:
+    """Select an element as a person does: a click on its shape (on a lane: on its empty top right corner,
+    as the palette covers its title strip; on a sequence flow: on its label)."""
+    shape = page.locator(f"#modeler-canvas .djs-element[data-element-id={element_id}]")
+    if element_id.startswith("flow_"):
+        page.locator(f"#modeler-canvas .djs-element[data-element-id={element_id}_label]").click()
+    elif element_id.startswith("Lane_"):
+        box = shape.bounding_box()
+        shape.click(position={"x": box["width"] - 12, "y": 12})
+    else:
+        shape.click()
+    # The panel shows the element once its id field carries the id.
+    page.wait_for_function("id => document.querySelector('#bio-properties-panel-mealroll-id')?.value === id", arg=element_id)
+
+
+def deployed_bpmn(db_engine: Engine, version: int) -> ET.Element:
+    with unit_of_work(sessionmaker(db_engine, expire_on_commit=False)) as session:
+        found = process_admin.get_version(session, process_id="student_intake", version=version)
+        return ET.fromstring(found.bpmn.encode("utf-8"))
+
+
+def spiff_properties(root: ET.Element, element_id: str) -> dict[str, str]:
+    element = root.find(f".//*[@id='{element_id}']")
+    assert element is not None, element_id
+    return {p.get("name", ""): p.get("value", "") for p in element.iter(f"{SPIFF}property")}
 
 
 @pytest.fixture
@@ -125,6 +160,9 @@ def test_validation_error_is_marked_on_the_element(browser: Any, live_server: st
     page.click("#btn-validate")
     page.wait_for_selector("#modeler-canvas [data-element-id=review_intake].has-error")
     assert "review_intake" in page.inner_text(".findings")
+    # The selected element's findings head its panel, in Chinese, naming the field.
+    finding = page.locator("#modeler-panel [data-group-id=group-mealroll-findings] .mealroll-error")
+    assert "期限" in finding.inner_text() and "五天" in finding.inner_text()
     page.fill("#deploy-note", "坏的期限")
     page.click("#btn-deploy")
     page.wait_for_selector(".modeler-status:has-text('未部署')")
@@ -194,3 +232,99 @@ def test_timer_condition_and_lane_are_edited_in_plain_fields(browser: Any, live_
     page.wait_for_selector(".modeler-status:has-text('校验通过')")
     xml = page.evaluate("window.mealrollModeler.saveXML().then(r => r.xml)")
     assert '"P7D"' in xml and 'name="县学生资助管理中心"' in xml  # the diagram shows labels; the export maps them back
+
+
+@pytest.mark.usefixtures("latest_intake_restored")
+def test_lane_role_due_form_and_condition_set_in_the_properties_panel_reach_the_deployed_xml(
+        browser: Any, live_server: str, db_engine: Engine, shot: Any) -> None:
+    page = sign_in(browser, live_server, "processadmin")
+    open_modeler(page, live_server)
+    # Nothing selected: the panel explains itself, in Chinese, with none of Camunda's or Zeebe's groups.
+    assert "点选流程图中的环节" in page.inner_text("#modeler-panel")
+    assert page.get_attribute(".djs-palette [data-action='create.task']", "aria-label") == "添加环节"
+    shot(page, "68a-modeler-panel-empty")
+
+    select_on_canvas(page, "Lane_county_reviewer")
+    role = page.get_by_label("办理角色")
+    assert role.input_value() == "县营养办审核员"
+    assert "县学生资助管理中心" in role.locator("option").all_inner_texts()
+    role.select_option("县学生资助管理中心")
+    shot(page, "68b-modeler-panel-lane")
+
+    select_on_canvas(page, "confirm_intake")
+    assert page.inner_text("#modeler-panel .bio-properties-panel-header-type") == "人工环节"
+    groups = page.locator("#modeler-panel .bio-properties-panel-group-header-title").all_inner_texts()
+    assert groups == ["基本信息", "办理"]
+    days = 20 + secrets.randbelow(70)
+    due = page.get_by_label("办理期限")
+    due.fill(f"P{days}WD")
+    due.press("Tab")
+    form = page.get_by_label("表单", exact=True)
+    assert form.input_value() == "review"
+    form.select_option("cycle_review")
+    assert page.get_by_label("表单", exact=True).input_value() == "cycle_review"
+    shot(page, "68c-modeler-panel-user-task")
+
+    select_on_canvas(page, "flow_review_approve")
+    condition = page.get_by_label("条件（Python 表达式）")
+    assert condition.input_value() == 'decision == "approve"'
+    condition.fill("decision == 'approve' and not conflict")
+    condition.press("Tab")
+    assert not page.get_by_label("默认路径").is_checked()
+    shot(page, "68d-modeler-panel-condition")
+
+    select_on_canvas(page, "confirm_overdue")
+    assert page.get_by_label("定时表达式").input_value() == "P5D"
+    assert page.get_by_label("定时方式").input_value() == "timeDuration"
+    shot(page, "68e-modeler-panel-timer")
+
+    page.click("#btn-validate")
+    page.wait_for_selector(".modeler-status:has-text('校验通过')")
+    page.fill("#deploy-note", "泳道、期限、表单和条件在属性面板中修改")
+    page.click("#btn-deploy")
+    page.wait_for_url("**/processes/student_intake?deployed=*")
+    deployed = deployed_bpmn(db_engine, int(page.url.rsplit("=", 1)[1]))
+
+    lane = deployed.find(f".//{BPMN}lane[@id='Lane_county_reviewer']")
+    assert lane is not None and lane.get("name") == "county_aid_center"  # the role code, not its label
+    assert spiff_properties(deployed, "confirm_intake") == {"form": "cycle_review", "due": f"P{days}WD"}
+    flow = deployed.find(f".//{BPMN}sequenceFlow[@id='flow_review_approve']")
+    assert flow is not None
+    assert flow.findtext(f"{BPMN}conditionExpression") == "decision == 'approve' and not conflict"
+    # What the panel did not touch is as it was: the other task's instructions, the timer.
+    assert spiff_properties(deployed, "review_intake") == {"form": "review", "due": "P3D"}
+    timer = deployed.find(f".//{BPMN}boundaryEvent[@id='confirm_overdue']//{BPMN}timeDuration")
+    assert timer is not None and timer.text == '"P5D"'
+
+
+def test_ids_are_checked_in_the_panel_and_undo_restores_a_property(browser: Any, live_server: str) -> None:
+    from playwright.sync_api import expect  # here: where Playwright is missing, the browser fixture skips first
+    page = sign_in(browser, live_server, "processadmin")
+    open_modeler(page, live_server)
+    select_on_canvas(page, "review_intake")
+    element_id = page.get_by_label("编号（英文）")
+    element_id.fill("confirm_intake")
+    element_id.press("Tab")
+    assert "编号已被流程中的其他元素使用" in page.inner_text("#modeler-panel")
+    element_id.fill("审核")
+    element_id.press("Tab")
+    assert "编号只能用英文字母" in page.inner_text("#modeler-panel")
+    assert page.evaluate("window.mealrollModeler.get('elementRegistry').get('review_intake') !== undefined")
+
+    due = page.get_by_label("办理期限")
+    due.fill("P9X")
+    due.press("Backspace")  # typed into the field: the diagram's Backspace (delete the element) must not fire
+    due.type("D")
+    due.press("Tab")
+    assert page.evaluate("window.mealrollModeler.get('elementRegistry').get('review_intake') !== undefined")
+    reminders = page.get_by_label("提醒规则")
+    reminders.fill("-P1D,overdue-daily")
+    reminders.press("Tab")
+    # One undo per field (the panel re-renders a moment after the command).
+    page.evaluate("window.mealrollModeler.get('commandStack').undo()")
+    expect(page.get_by_label("提醒规则")).to_have_value("")
+    expect(page.get_by_label("办理期限")).to_have_value("P9D")
+    page.evaluate("window.mealrollModeler.get('commandStack').undo()")
+    expect(page.get_by_label("办理期限")).to_have_value("P3D")
+    xml = page.evaluate("window.mealrollModeler.saveXML().then(r => r.xml)")
+    assert "instructionsForEndUser" in xml and "-P1D,overdue-daily" not in xml
