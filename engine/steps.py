@@ -4,6 +4,7 @@ beside (or, with JavaScript off, instead of) its diagram."""
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from SpiffWorkflow.bpmn.specs.mixins.script_task import ScriptEngineTask
@@ -24,20 +25,21 @@ def _is_step(spec: TaskSpec) -> bool:
         spec.manual or isinstance(spec, ScriptEngineTask | SubWorkflowTask))
 
 
-def process_steps(definition: Definition) -> list[Step]:
-    """Breadth-first from the start event: the happy path comes before the branches that leave it later."""
+def _breadth_first(definition: Definition) -> Iterator[TaskSpec]:
+    """Every task spec reachable from the start event, nearest first, each once."""
     seen: set[str] = set()
-    steps: list[Step] = []
     queue: deque[TaskSpec] = deque([definition.spec.start])
     while queue:
         spec = queue.popleft()
-        if spec.name in seen:
-            continue
-        seen.add(spec.name)
-        if _is_step(spec):
-            steps.append(Step(spec.bpmn_id, spec.bpmn_name or spec.bpmn_id))
-        queue.extend(spec.outputs)
-    return steps
+        if spec.name not in seen:
+            seen.add(spec.name)
+            yield spec
+            queue.extend(spec.outputs)
+
+
+def process_steps(definition: Definition) -> list[Step]:
+    """Breadth-first from the start event: the happy path comes before the branches that leave it later."""
+    return [Step(spec.bpmn_id, spec.bpmn_name or spec.bpmn_id) for spec in _breadth_first(definition) if _is_step(spec)]
 
 
 def element_name(definition: Definition, element_id: str) -> str:
@@ -52,14 +54,5 @@ def element_name(definition: Definition, element_id: str) -> str:
 def first_human_task(definition: Definition) -> str | None:
     """The id of the first user or manual task reached from the start event (breadth-first: the nearest),
     or None when no person ever acts: whoever holds its lane's role starts the process by hand."""
-    seen: set[str] = set()
-    queue: deque[TaskSpec] = deque([definition.spec.start])
-    while queue:
-        spec = queue.popleft()
-        if spec.name in seen:
-            continue
-        seen.add(spec.name)
-        if spec.manual and getattr(spec, "bpmn_id", None) is not None:
-            return spec.bpmn_id
-        queue.extend(spec.outputs)
-    return None
+    return next((spec.bpmn_id for spec in _breadth_first(definition)
+                 if spec.manual and getattr(spec, "bpmn_id", None) is not None), None)

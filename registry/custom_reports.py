@@ -31,7 +31,7 @@ from registry.county_policy import county_of_user
 from registry.db import Base, JSONType, UTCDateTime, utcnow
 from registry.errors import NotFound, PermissionDenied, RuleViolation, join_messages, msg
 from registry.org_units import OrgKind, OrgUnit
-from registry.reports import period_rows, prefix_sums
+from registry.reports import kind_sums, period_rows
 from registry.students import Student
 from registry.subsidy import (
     meal_models,
@@ -357,14 +357,9 @@ def run(session: Session, *, actor: User, definition: ReportDefinition) -> Table
             kinds.setdefault(kind, []).append(row)
         for kind, periods in kinds.items():
             *values, from_month, to_month, grade, boarding_mode, allowance = kind
-            # period_rows leaves out empty periods, so start <= end.
-            start = 0 if from_month <= first else position[from_month]
-            end = n - 1 if to_month is None or to_month >= last else position[to_month]
-            sums_key = (served, grade >= 7, boarding_mode, allowance)
-            sums = prefix.get(sums_key)
-            if sums is None:
-                sums = prefix[sums_key] = prefix_sums(book, months, *sums_key)
-            meal, allowance_sums = sums
+            # period_rows keeps non-empty periods overlapping the range: months outside it are its edges.
+            start, end = position.get(from_month, 0), position.get(to_month, n - 1)
+            _, (meal, allowance_sums) = kind_sums(prefix, book, months, served, grade, boarding_mode, allowance)
             base = place + tuple(read(v) for (_, read), v in zip(columns, values, strict=True))
             ids, count = set(map(itemgetter(0), periods)), len(periods)
             for lo, hi, segment in [(0, n - 1, whole)] if whole is not None else segments:

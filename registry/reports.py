@@ -211,12 +211,22 @@ def _ids_where(rows: list[tuple], flags: Iterable[object]) -> set[int]:
     return set(map(_ids, compress(rows, flags)))
 
 
+def kind_sums(prefix: Prefix, book: RateBook, months: list[str], served: tuple[bool, ...], grade: int,
+              boarding_mode: str, allowance: int) -> tuple[tuple, tuple[list[int], list[int]]]:
+    """A kind of pupil's key and its prefix sums (`prefix_sums`), worked out once per report."""
+    key = (served, grade >= 7, boarding_mode, allowance)
+    sums = prefix.get(key)
+    if sums is None:
+        sums = prefix[key] = prefix_sums(book, months, *key)
+    return key, sums
+
+
 def _tally_school(book: RateBook, school_id: int, months: list[str], models: list[str | None],
                   rows: list[tuple], prefix: Prefix) -> Tally:
     """Pupils and money of one school. Periods of the same kind (months, grade, boarding, 一补) are counted
     together, and each kind's money costs O(1) through sums prefixed by month: a county's 70k periods make
     a few thousand kinds, so that Python works per kind and the sets of pupils are built by C loops."""
-    first, last, n = months[0], months[-1], len(months)
+    n = len(months)
     position = {m: i for i, m in enumerate(months)}
     served = tuple(m is not None for m in models)
     # The months the school served meals, as runs of one meal model: (model, first index, last index).
@@ -240,13 +250,9 @@ def _tally_school(book: RateBook, school_id: int, months: list[str], models: lis
     cents_by_model = dict.fromkeys(spans_of_model, 0)
     for kind, count in Counter(map(_kind, rows)).items():
         from_month, to_month, grade, boarding_mode, allowance = kind
-        start = 0 if from_month <= first else position[from_month]
-        end = n - 1 if to_month is None or to_month >= last else position[to_month]
-        key = (served, grade >= 7, boarding_mode, allowance)
-        sums = prefix.get(key)
-        if sums is None:
-            sums = prefix[key] = prefix_sums(book, months, *key)
-        meal, allowance_sums = sums
+        # Months outside the range are its edges: period_rows keeps only periods overlapping it.
+        start, end = position.get(from_month, 0), position.get(to_month, n - 1)
+        key, (meal, allowance_sums) = kind_sums(prefix, book, months, served, grade, boarding_mode, allowance)
         subsidy += count * (meal[end + 1] - meal[start])
         if allowance:
             cents = allowance_sums[end + 1] - allowance_sums[start]
