@@ -25,7 +25,7 @@ class Panel:
     form_label: str = "修改申请"
 
 
-STATUS_FIELDS = ("to_status", "effective_month", "reason")
+STATUS_FIELDS = ("to_status", "boarding_mode", "boarding_allowance", "effective_month", "reason")
 
 
 def panel_for(session: Session, *, task: HumanTask, user: User, data: dict[str, Any]) -> Panel | None:
@@ -61,7 +61,8 @@ def panel_for(session: Session, *, task: HumanTask, user: User, data: dict[str, 
     if instance.process_id == "status_change" and instance.subject_type == "graduation_batch" and instance.subject_id:
         batch = graduation.get_batch(session, actor=user, batch_id=instance.subject_id)
         return Panel("_panel_graduation.html", {"graduation": graduation.to_read(session, batch, actor=user)})
-    if instance.process_id == "status_change" and task.status == "open" and task.task_id == "revise_change":
+    if instance.process_id == "status_change" and task.status == "open" and task.task_id in ("revise_change",
+                                                                                              "revise_boarding"):
         # No panel: the change is in the instructions; the revision form starts from it.
         return Panel("", {}, form_values={k: data[k] for k in STATUS_FIELDS if k in data})
     return None

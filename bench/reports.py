@@ -67,8 +67,10 @@ def add_changes(sessions: sessionmaker[Session], county_code: str, year: int) ->
                                      f"WHERE p.school_id IN ({ids}) AND p.student_id % 5 = 0")).all()
         session.execute(text("UPDATE enrolment_period SET to_month = :before WHERE id = :id"),
                         [{"before": before, "id": m.id} for m in moved])
-        session.execute(text("INSERT INTO enrolment_period (student_id, school_id, from_month) "
-                             "VALUES (:student, :school, :january)"),
+        session.execute(text("INSERT INTO enrolment_period (student_id, school_id, from_month, grade, class_name, "
+                             "boarding_mode, boarding_allowance, left_behind, migrant_child) SELECT :student, :school, "
+                             ":january, grade, class_name, boarding_mode, boarding_allowance, left_behind, migrant_child "
+                             "FROM student WHERE id = :student"),
                         [{"student": m.student_id, "school": following[m.school_id], "january": january}
                          for m in moved])
     return len(moved)

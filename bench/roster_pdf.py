@@ -35,7 +35,7 @@ from registry import rosters  # noqa: E402
 from registry.db import unit_of_work  # noqa: E402
 from registry.org_units import find_org_unit  # noqa: E402
 from registry.settings import get_settings  # noqa: E402
-from registry.students import STUDENT_FIELDS, EnrolmentPeriod, Student  # noqa: E402
+from registry.students import STUDENT_FIELDS, EnrolmentPeriod, Student, period_values  # noqa: E402
 from registry.users import find_user  # noqa: E402
 
 TARGET_S = 10.0
@@ -58,8 +58,8 @@ def load(sessions, n: int, seed: int, rare: int) -> str:  # type: ignore[no-unty
         session.execute(insert(Student), [{**r, "school_id": school.id, "status": "active"} for r in rows])
         ids = session.scalars(select(Student.id).where(Student.school_id == school.id).order_by(Student.id)).all()
         session.execute(insert(EnrolmentPeriod), [{"student_id": i, "school_id": school.id,
-                                                   "from_month": r["enrolled_month"]} for i, r in zip(ids, rows,
-                                                                                                     strict=True)])
+                                                   "from_month": r["enrolled_month"], **period_values(r)}
+                                                  for i, r in zip(ids, rows, strict=True)])
     return f"{county.school_year}"
 
 

@@ -183,8 +183,11 @@ def load_students(engine: Engine, url: str, p: Plan, school_ids: dict[str, int])
             times["students"] = time.perf_counter() - t0
             t1 = time.perf_counter()
             conn.execute("SELECT setval(pg_get_serial_sequence('student', 'id'), %s)", (next_id - 1,))
-            conn.execute("INSERT INTO enrolment_period (student_id, school_id, from_month) "
-                         "SELECT id, school_id, enrolled_month FROM student WHERE status = 'active'")
+            conn.execute("INSERT INTO enrolment_period (student_id, school_id, from_month, grade, class_name, boarding_mode, "
+                                 "boarding_allowance, left_behind, migrant_child) "
+                         "SELECT id, school_id, enrolled_month, grade, class_name, boarding_mode, boarding_allowance, "
+                                 "left_behind, migrant_child "
+                                 "FROM student WHERE status = 'active'")
             conn.commit()
             times["enrolment periods (INSERT … SELECT)"] = time.perf_counter() - t1
         t1 = time.perf_counter()
@@ -202,8 +205,11 @@ def load_students(engine: Engine, url: str, p: Plan, school_ids: dict[str, int])
                 progress(next_id - 1, total, t0, county)
             times["students"] = time.perf_counter() - t0
             t1 = time.perf_counter()
-            conn.exec_driver_sql("INSERT INTO enrolment_period (student_id, school_id, from_month) "
-                                 "SELECT id, school_id, enrolled_month FROM student WHERE status = 'active'")
+            conn.exec_driver_sql("INSERT INTO enrolment_period (student_id, school_id, from_month, grade, class_name, boarding_mode, "
+                                 "boarding_allowance, left_behind, migrant_child) "
+                                 "SELECT id, school_id, enrolled_month, grade, class_name, boarding_mode, boarding_allowance, "
+                                 "left_behind, migrant_child "
+                                 "FROM student WHERE status = 'active'")
             times["enrolment periods (INSERT … SELECT)"] = time.perf_counter() - t1
         t1 = time.perf_counter()
         with engine.begin() as conn:

@@ -61,7 +61,12 @@ def key_field_lock_date(policy: CountyPolicy, confirmed_at: datetime | None) -> 
     return confirmed + timedelta(days=policy.key_field_grace_days)
 
 
-def update_policy(session: Session, *, actor: User, county: OrgUnit, changes: dict[str, Any]) -> CountyPolicy:
+def update_policy(session: Session, *, actor: User, county: OrgUnit, changes: dict[str, Any],
+                  now: datetime | None = None) -> CountyPolicy:
+    """A new start day also moves the county's cycles still waiting for the old one (annual_cycle.retime)."""
+    # registry.annual_cycle reads the policy from here: imported when needed, not at the top.
+    from registry import annual_cycle
+
     if not holds(actor, Role.county_admin, county):
         raise PermissionDenied(msg("只有县教育局系统管理员可以设置关键信息锁定规则"))
     problems = []
@@ -85,8 +90,9 @@ def update_policy(session: Session, *, actor: User, county: OrgUnit, changes: di
                              "message": msg("锁定日期：{year} 学年的锁定日期 {day} 应为该学年内（{year}-09-01 至次年 8-31）的日期",
                                             year=year, day=day)})
     start = changes.get("cycle_start")
-    if "cycle_start" in changes and not _month_day(start):
-        problems.append({"field": "cycle_start", "message": msg("秋季学期工作开始日：应为 MM-DD，在 8 月 1 日到 9 月 10 日之间（新生录入截止日之前）")})
+    refusal = annual_cycle.start_day_refusal(session, start) if "cycle_start" in changes else None
+    if refusal:
+        problems.append({"field": "cycle_start", "message": refusal})
     if problems:
         raise RuleViolation(msg("县级设置有误：{problems}", problems=join_messages(p["message"] for p in problems)),
                             details=problems)
@@ -108,15 +114,7 @@ def update_policy(session: Session, *, actor: User, county: OrgUnit, changes: di
            org_unit_id=county.id, before=before,
            after={"key_field_grace_days": policy.key_field_grace_days,
                   "key_field_lock_dates": policy.key_field_lock_dates, "cycle_start": policy.cycle_start})
+    if policy.cycle_start != before["cycle_start"]:
+        annual_cycle.retime(session, actor=actor, county=county, now=now)
     return policy
 
-
-def _month_day(value: object) -> bool:
-    """An MM-DD from 1 August to 10 September: the cycle must start before its 9-10 and 9-15 deadlines."""
-    if not (isinstance(value, str) and len(value) == 5 and value[2] == "-"):
-        return False
-    try:
-        day = date.fromisoformat(f"2024-{value}")
-    except ValueError:
-        return False
-    return date(2024, 8, 1) <= day <= date(2024, 9, 10)

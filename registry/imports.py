@@ -35,7 +35,7 @@ from registry.file_store import FileStore
 from registry.org_units import OrgKind, OrgUnit, county_path_of, find_org_unit
 from registry.rules.findings import Finding
 from registry.student_files import RowReport, build_report, check_rows, read_rows
-from registry.students import LIVE_STATUSES, STUDENT_FIELDS, EnrolmentPeriod, Student, StudentStatus
+from registry.students import LIVE_STATUSES, STUDENT_FIELDS, EnrolmentPeriod, Student, StudentStatus, period_values
 from registry.users import Role, RoleGrant, User, find_user
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024  # a 60k-row XLSX is about 6 MB; ten times that is no student list
@@ -583,7 +583,8 @@ def _insert_students(session: Session, batch: ImportBatch, rows: list[dict[str, 
     ids = {row["id"]: new_id for row, new_id in zip(rows, new_ids, strict=True)}
     by_row = {row["id"]: row for row in rows}
     periods = [{"student_id": sid, "school_id": batch.school_id, "from_month": by_row[rid]["data"]["enrolled_month"],
-                "to_month": None, "instance_id": instance_id} for rid, sid in ids.items()]
+                "to_month": None, "instance_id": instance_id, **period_values(student)}
+               for (rid, sid), student in zip(ids.items(), values, strict=True)]
     audits = [{"at": now, "actor_id": actor.id if actor else None, "action": "student.import", "object_type": "student",
                "object_id": str(sid), "org_unit_id": batch.school_id, "instance_id": instance_id,
                "before": None, "after": {"batch_id": batch.id, "row_number": by_row[rid]["row_number"],

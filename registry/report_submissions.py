@@ -2,12 +2,13 @@
 
 A snapshot is never updated: a later change of the students changes the live report, not what the
 school submitted. Submitting again (after the county returned it) adds a new snapshot; the latest counts.
+When a report is due is the annual_cycle BPMN's to say (registry/annual_cycle.py `report_dues`), not this module's.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, select
@@ -19,11 +20,7 @@ from registry.db import Base, JSONType, UTCDateTime, utcnow
 from registry.errors import PermissionDenied, msg
 from registry.org_units import OrgUnit
 from registry.reports import Report, county_report, school_report
-from registry.settings import local_zone
 from registry.users import Role, User
-
-# Art. 17: 每年9月15日前上报常规报表.
-DUE_MONTH_DAY = (9, 15)
 
 
 class ReportSnapshot(Base):
@@ -49,10 +46,17 @@ class ReportSnapshot(Base):
 Index("ix_report_snapshot_unit_period", ReportSnapshot.org_unit_id, ReportSnapshot.year, ReportSnapshot.month)
 
 
-def due_at(year: int) -> datetime:
-    """The end of 15 September of the school year's start, in the county's time."""
-    month, day = DUE_MONTH_DAY
-    return datetime.combine(datetime(year, month, day).date() + timedelta(days=1), time(0), tzinfo=local_zone())
+def due_for(session: Session, *, unit: OrgUnit, year: int) -> datetime | None:
+    """When the school's report of the school year is due: its annual_cycle task's due date, or the BPMN's."""
+    return _report_dues(session, units=[unit], year=year)[unit.id]
+
+
+def _report_dues(session: Session, *, units: list[OrgUnit], year: int) -> dict[int, datetime | None]:
+    # registry.annual_cycle submits through this module and imports registry.workflows, whose flows import
+    # this module's ReportSnapshot (registry/transfers.py): imported when asked, not at the top.
+    from registry import annual_cycle
+
+    return annual_cycle.report_dues(session, units=units, year=year)
 
 
 def submit_school_report(session: Session, *, actor: User, school_code: str, year: int, month: int | None = None,
@@ -93,22 +97,23 @@ def history(session: Session, *, unit: OrgUnit, year: int, month: int | None = N
 class Submission:
     unit: OrgUnit
     snapshot: ReportSnapshot | None
-    due: datetime
+    due: datetime | None  # None: the deployed BPMN gives the report no due date, so nobody is late
     late: bool
 
     def as_json(self) -> dict[str, Any]:
-        return {"school_code": self.unit.code, "school_name": self.unit.name, "due_at": self.due.isoformat(),
+        return {"school_code": self.unit.code, "school_name": self.unit.name,
+                "due_at": self.due.isoformat() if self.due else None,
                 "submitted": self.snapshot is not None, "late": self.late,
                 "snapshot": self.snapshot.as_json() if self.snapshot else None}
 
 
 def submissions(session: Session, *, actor: User, year: int, now: datetime | None = None,
                 report: Report | None = None) -> list[Submission]:
-    """Each beneficiary school in the caller's county report for the school year: submitted, and late or not.
-    A caller that already has that report passes it, rather than have it computed again."""
+    """Each beneficiary school in the caller's county report for the school year: submitted, and late or not
+    by its own due date. A caller that already has that report passes it, rather than have it computed again."""
     report = report or county_report(session, actor=actor, year=year)
     now = now or utcnow()
-    due = due_at(year)
+    dues = _report_dues(session, units=[s.school.org_unit for s in report.schools], year=year)
     ids = [s.school.org_unit_id for s in report.schools]
     first: dict[int, ReportSnapshot] = {}
     last: dict[int, ReportSnapshot] = {}
@@ -121,6 +126,7 @@ def submissions(session: Session, *, actor: User, year: int, now: datetime | Non
     result = []
     for school in report.schools:
         unit_id = school.school.org_unit_id
-        late = first[unit_id].submitted_at > due if unit_id in first else now > due
+        due = dues[unit_id]
+        late = due is not None and (first[unit_id].submitted_at if unit_id in first else now) > due
         result.append(Submission(school.school.org_unit, last.get(unit_id), due, late))
     return result

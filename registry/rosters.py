@@ -160,13 +160,16 @@ def roster(session: Session, *, actor: User, school_code: str, year: int | None 
     wanted = roster_month(school_year=school_year, month=month)
     codes = load_code_tables()
 
-    covering = select(EnrolmentPeriod.student_id).where(
-        EnrolmentPeriod.school_id == unit.id, EnrolmentPeriod.from_month <= wanted,
-        or_(EnrolmentPeriod.to_month.is_(None), EnrolmentPeriod.to_month >= wanted))
+    # Grade, class, boarding and 一补 as the period covering the month has them (a later change is not
+    # that month's); periods never overlap, so each child once.
     found = session.execute(
-        select(Student.id, Student.name, Student.sex, Student.student_number, Student.id_number, Student.grade,
-               Student.class_name, Student.boarding_mode, Student.boarding_allowance)
-        .where(Student.id.in_(covering), Student.status != StudentStatus.voided)).all()
+        select(Student.id, Student.name, Student.sex, Student.student_number, Student.id_number,
+               EnrolmentPeriod.grade, EnrolmentPeriod.class_name, EnrolmentPeriod.boarding_mode,
+               EnrolmentPeriod.boarding_allowance)
+        .join(Student, Student.id == EnrolmentPeriod.student_id)
+        .where(EnrolmentPeriod.school_id == unit.id, EnrolmentPeriod.from_month <= wanted,
+               or_(EnrolmentPeriod.to_month.is_(None), EnrolmentPeriod.to_month >= wanted),
+               Student.status != StudentStatus.voided)).all()
     # Sorted here, not in SQL: PostgreSQL's collation and SQLite's byte order would print different orders.
     found.sort(key=lambda s: (s.grade, _natural(s.class_name), s.name, s.id))
     labels = [class_label(s.grade, s.class_name) for s in found]

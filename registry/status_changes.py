@@ -1,4 +1,5 @@
-"""A school's request to change one student's status (学籍异动): 休学, 复学, 辍学, 死亡.
+"""A school's request to change one student's status (学籍异动): 休学, 复学, 辍学, 死亡; or how an active
+student attends and whether they get 一补 (就读方式/一补变更, `file_boarding_change`).
 
 The registrar files it, the principal reviews it, the county approves it (Art. 14: 经县级教育部门审批后
 对系统数据进行相应更改); only then does `student_status.change_status` change the record and the
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from registry import process_guards, student_status, students
 from registry.access import holds
+from registry.code_tables import load_code_tables
 from registry.errors import PermissionDenied, RuleViolation, msg
 from registry.students import Student, StudentStatus
 from registry.users import Role, User
@@ -23,6 +25,9 @@ S = StudentStatus
 CHANGE_LABELS = {S.suspended: "休学", S.active: "复学", S.dropped_out: "辍学", S.deceased: "死亡"}
 _ELSEWHERE = {S.graduated: "毕业请由学籍管理员提交全校毕业名单（/graduations）",
               S.transferred_out: "转出请通过转学流程办理"}
+# The request kind (workflow data `kind`) of a 就读方式/一补变更, beside "single" and "graduation".
+BOARDING = "boarding"
+KIND_LABELS = {BOARDING: "就读方式/一补变更"}
 
 
 def change_label(to_status: str) -> str:
@@ -30,9 +35,10 @@ def change_label(to_status: str) -> str:
 
 
 def choices(student: Student) -> list[tuple[str, str]]:
-    """The changes a registrar may request for this student now, as (to_status, label)."""
+    """The changes a registrar may request for this student now, as (to_status or BOARDING, label)."""
     allowed = student_status.TRANSITIONS.get(S(student.status), frozenset())
-    return [(str(status), label) for status, label in CHANGE_LABELS.items() if status in allowed]
+    found = [(str(status), label) for status, label in CHANGE_LABELS.items() if status in allowed]
+    return found + ([(BOARDING, KIND_LABELS[BOARDING])] if student.status == S.active else [])
 
 
 def may_request(actor: User, student: Student) -> bool:
@@ -78,3 +84,30 @@ def check_request(session: Session, *, student: Student, to_status: Any, effecti
 
 def today_month(today: date) -> str:
     return f"{today.year}-{today.month:02d}"
+
+
+def boarding_change_label(student: Student, boarding_mode: str, boarding_allowance: bool) -> str:
+    """What a 就读方式/一补变更 changes, as the reviewers read it: 就读方式 走读 → 住校，不享受一补 → 享受一补."""
+    parts = []
+    if boarding_mode != student.boarding_mode:
+        labels = load_code_tables()
+        parts.append(f"就读方式 {labels.label('boarding_mode', student.boarding_mode) or student.boarding_mode} → "
+                     f"{labels.label('boarding_mode', boarding_mode) or boarding_mode}")
+    if boarding_allowance != student.boarding_allowance:
+        parts.append(f"{student_status.allowance_label(student.boarding_allowance)} → "
+                     f"{student_status.allowance_label(boarding_allowance)}")
+    return "，".join(parts)
+
+
+def file_boarding_change(session: Session, *, actor: User, student_id: int, boarding_mode: Any,
+                         boarding_allowance: Any, effective_month: Any, reason: Any) -> tuple[Student, dict[str, Any]]:
+    """The registrar asks to change how their school's active student attends and whether they get 一补 from a
+    month on; a value not given stays as it is. Returns the student and the request as the workflow keeps it."""
+    student = for_filing(session, actor=actor, student_id=student_id)
+    mode = student.boarding_mode if boarding_mode is None else boarding_mode
+    allowance = student.boarding_allowance if boarding_allowance is None else boarding_allowance
+    reason = student_status.check_boarding(session, student=student, boarding_mode=mode, boarding_allowance=allowance,
+                                           effective_month=effective_month, reason=reason)
+    process_guards.refuse_if_open_request(session, student=student)
+    return student, {"boarding_mode": mode, "boarding_allowance": allowance, "effective_month": effective_month,
+                     "reason": reason, "change_label": boarding_change_label(student, mode, allowance)}

@@ -21,6 +21,11 @@ Transitions (`TRANSITIONS`):
   process the county approves, like any resumption.
 Everything else is final here: 毕业, 转出, 死亡 and 作废 records stay as they are, and a pending record
 is confirmed or voided by student_intake. A student coming back into the county is a new intake.
+
+就读方式/一补变更 (`change_boarding`): an active student's boarding mode and 一补 change from a month on,
+again once the county approved it (Art. 14: it changes the counts of boarders and of 一补). The record
+takes the new values and `restate_periods` splits the enrolment period at that month, so the months
+before it stay counted and paid as they were.
 """
 
 import re
@@ -31,7 +36,10 @@ from sqlalchemy.orm import Session
 
 from registry.access import mask_id_number
 from registry.audit import record
+from registry.code_tables import load_code_tables
 from registry.errors import Conflict, InvalidTransition, NotFound, RuleViolation, join_messages, msg
+from registry.org_units import county_of
+from registry.rules.student import DAY_STUDENT
 from registry.students import (
     STATUS_LABELS,
     EnrolmentPeriod,
@@ -39,7 +47,9 @@ from registry.students import (
     StudentStatus,
     check_duplicates,
     previous_month,
+    restate_periods,
 )
+from registry.subsidy import Pupil, RateKind, rate_book
 from registry.users import User
 
 S = StudentStatus
@@ -62,6 +72,11 @@ def check_input(to_status: str, effective_month: str, reason: str | None) -> str
     problems = []
     if to_status not in _LABELS:
         problems.append({"field": "to_status", "message": msg("变更后状态：“{to_status}”不是学生状态", to_status=to_status)})
+    return _month_and_reason(effective_month, reason, problems)
+
+
+def _month_and_reason(effective_month: object, reason: object, problems: list[dict[str, object]]) -> str:
+    """Adds the problems of the month and the reason to `problems`, raises if there are any, else the clean reason."""
     if not isinstance(effective_month, str) or not _MONTH.fullmatch(effective_month):
         problems.append({"field": "effective_month", "message": msg("变更年月：“{effective_month}”不是有效年月（应为 YYYY-MM）",
                                                                     effective_month=effective_month)})
@@ -137,8 +152,7 @@ def _open_period(session: Session, student: Student, periods: list[EnrolmentPeri
         raise _already_counted(month, last)
     if check_duplicates(session, student_id=student.id)["conflict"]:
         raise _live_duplicate(student)
-    period = EnrolmentPeriod(student_id=student.id, school_id=student.school_id, school=student.school,
-                             from_month=month, instance_id=instance_id)
+    period = EnrolmentPeriod.opening(student, student.school, month, instance_id=instance_id)
     session.add(period)
     return _period_ref(period)
 
@@ -189,3 +203,77 @@ def check_change(session: Session, *, student: Student, to_status: str, effectiv
             if period.to_month is None and effective_month < period.from_month:
                 raise _before_period(effective_month, period.from_month)
     return reason
+
+
+# 就读方式/一补变更 ----------------------------------------------------------------------------------
+
+def allowance_label(allowance: bool) -> str:
+    return "享受一补" if allowance else "不享受一补"
+
+
+def boarding_label(boarding_mode: str, boarding_allowance: bool) -> str:
+    """走读、不享受一补: how a pupil attends and whether they get 一补, as a person reads it."""
+    return f"{load_code_tables().label('boarding_mode', boarding_mode) or boarding_mode}、{allowance_label(boarding_allowance)}"
+
+
+def _boarding_input(boarding_mode: object, boarding_allowance: object, effective_month: object, reason: object) -> str:
+    problems: list[dict[str, object]] = []
+    if not isinstance(boarding_mode, str) or not load_code_tables().contains("boarding_mode", boarding_mode):
+        problems.append({"field": "boarding_mode", "message": msg("就读方式：“{boarding_mode}”不是有效的代码（1 走读，2 住校）",
+                                                                  boarding_mode=boarding_mode)})
+    if not isinstance(boarding_allowance, bool):
+        problems.append({"field": "boarding_allowance", "message": msg("享受一补：应为“是”或“否”")})
+    return _month_and_reason(effective_month, reason, problems)
+
+
+def _pays_day_pupils(session: Session, student: Student, month: str) -> bool:
+    """Whether the county pays 一补 to day pupils of the student's level in `month` (a rate of its own)."""
+    kind = RateKind.allowance_day_junior if Pupil(student.grade, DAY_STUDENT, True).junior else RateKind.allowance_day_primary
+    return rate_book(session, county_of(session, student.school)).rate(kind, month) is not None
+
+
+def check_boarding(session: Session, *, student: Student, boarding_mode: object, boarding_allowance: object,
+                   effective_month: object, reason: object) -> str:
+    """The checks of `change_boarding` without writing anything, for a request filed now and applied after
+    its approvals (`change_boarding` checks again then). Returns the cleaned reason."""
+    reason = _boarding_input(boarding_mode, boarding_allowance, effective_month, reason)
+    assert isinstance(boarding_mode, str) and isinstance(boarding_allowance, bool) and isinstance(effective_month, str)
+    if student.status != S.active:
+        raise InvalidTransition(msg("该生现为“{status}”，只有在籍学生可以变更就读方式或享受一补", status=_label(student.status)),
+                                details=[{"field": "student_id", "message": msg("学生：不是在籍学生")}])
+    if (boarding_mode, boarding_allowance) == (student.boarding_mode, student.boarding_allowance):
+        current = boarding_label(student.boarding_mode, student.boarding_allowance)
+        raise RuleViolation(msg("就读方式和享受一补都与现在相同（{current}），没有要变更的内容", current=current),
+                            details=[{"field": "boarding_mode", "message": msg("就读方式、享受一补：至少变更一项")}])
+    # The rule of registry/rules/student.py (day_student), here an error: approving 一补 that no month would pay
+    # only makes the 一补 count wrong (Art. 26: the county checks the 一补 numbers).
+    if boarding_allowance and boarding_mode == DAY_STUDENT and not _pays_day_pupils(session, student, effective_month):
+        raise RuleViolation(msg("享受一补：一补只补助寄宿生，本县自 {month} 起未对走读生发放一补；改为走读的，请同时取消一补",
+                                month=effective_month),
+                            details=[{"field": "boarding_allowance", "message": msg("享受一补：本县不对走读生发放一补")}])
+    opened = session.scalars(select(EnrolmentPeriod.from_month).where(EnrolmentPeriod.student_id == student.id,
+                                                                      EnrolmentPeriod.to_month.is_(None)))
+    for from_month in opened:
+        if effective_month < from_month:
+            raise _before_period(effective_month, from_month)
+    return reason
+
+
+def change_boarding(session: Session, *, student_id: int, boarding_mode: str, boarding_allowance: bool,
+                    effective_month: str, reason: str, actor: User | None, instance_id: int | None = None) -> Student:
+    """Set an active student's boarding mode and 一补 from `effective_month` (YYYY-MM) on; earlier months keep theirs."""
+    student = session.get(Student, student_id, with_for_update={"of": Student}, populate_existing=True)
+    if student is None:
+        raise NotFound(msg("找不到学生 {student_id}", student_id=student_id))
+    reason = check_boarding(session, student=student, boarding_mode=boarding_mode,
+                            boarding_allowance=boarding_allowance, effective_month=effective_month, reason=reason)
+    before: dict[str, object] = {"boarding_mode": student.boarding_mode, "boarding_allowance": student.boarding_allowance}
+    after: dict[str, object] = {"boarding_mode": boarding_mode, "boarding_allowance": boarding_allowance,
+                                "effective_month": effective_month}
+    student.boarding_mode, student.boarding_allowance = boarding_mode, boarding_allowance
+    periods = restate_periods(session, student, effective_month, instance_id=instance_id)
+    if periods is not None:
+        before["enrolment_periods"], after["enrolment_periods"] = periods
+    record(session, actor=actor, action="student.status_change", object_type="student", object_id=student.id,
+           org_unit_id=student.school_id, instance_id=instance_id, before=before, after=after, reason=reason)
+    return student

@@ -1,5 +1,6 @@
 """Student records: intake, revision, confirmation into the database, voiding. Lists: student_lists.py."""
 
+from collections.abc import Mapping
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
@@ -132,8 +133,23 @@ Index("ix_student_school_id_name", Student.school_id, Student.name, postgresql_o
 Index("ix_student_student_number", Student.student_number)
 
 
+# What of the pupil a month is counted and paid with: grade (the primary or junior 一补 rate) and class
+# (the class counts), boarding mode and 一补, left-behind and migrant (the Art. 12 counts). A period
+# carries them for its months, so that a change applies from its month on and never rewrites months
+# already past (`restate_periods`).
+PERIOD_VALUES = ("grade", "class_name", "boarding_mode", "boarding_allowance", "left_behind", "migrant_child")
+
+
+def period_values(source: Any) -> dict[str, Any]:
+    """The PERIOD_VALUES of a student (or of a period, or a mapping with those keys)."""
+    if isinstance(source, Mapping):
+        return {name: source[name] for name in PERIOD_VALUES}
+    return {name: getattr(source, name) for name in PERIOD_VALUES}
+
+
 class EnrolmentPeriod(Base):
-    """The months a student belongs to a school; subsidy months are derived from these."""
+    """The months a student belongs to a school, with the values those months count with; subsidy
+    months are derived from these."""
 
     __tablename__ = "enrolment_period"
 
@@ -143,6 +159,12 @@ class EnrolmentPeriod(Base):
     from_month: Mapped[str] = mapped_column(String(7))
     to_month: Mapped[str | None] = mapped_column(String(7))
     instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instance.id"))
+    grade: Mapped[int]
+    class_name: Mapped[str] = mapped_column(String(40))
+    boarding_mode: Mapped[str] = mapped_column(String(1))
+    boarding_allowance: Mapped[bool]
+    left_behind: Mapped[str | None] = mapped_column(String(1))
+    migrant_child: Mapped[bool]
 
     student: Mapped[Student] = relationship(back_populates="periods")
     school: Mapped[OrgUnit] = relationship(lazy="joined")
@@ -154,6 +176,13 @@ class EnrolmentPeriod(Base):
         before from_month and so covers no month (registry/student_status.py, `void_active`)."""
         return self.from_month <= month and (self.to_month is None or month <= self.to_month)
 
+    @classmethod
+    def opening(cls, student: Student, school: OrgUnit, from_month: str, *, to_month: str | None = None,
+                instance_id: int | None = None) -> "EnrolmentPeriod":
+        """A new period at `school` from `from_month`, counted with the student's values as they are now."""
+        return cls(student_id=student.id, school_id=school.id, school=school, from_month=from_month,
+                   to_month=to_month, instance_id=instance_id, **period_values(student))
+
 
 # The reports read a county's periods by school (registry/reports.py): without this, a scan of the province's.
 Index("ix_enrolment_period_school_id_from_month", EnrolmentPeriod.school_id, EnrolmentPeriod.from_month)
@@ -163,6 +192,43 @@ def previous_month(month: str) -> str:
     """"2024-01" → "2023-12"; months are YYYY-MM strings, which sort as they should."""
     year, number = int(month[:4]), int(month[5:])
     return f"{year - 1}-12" if number == 1 else f"{year}-{number - 1:02d}"
+
+
+def restate_periods(session: Session, student: Student, month: str,
+                    instance_id: int | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]] | None:
+    """The student's PERIOD_VALUES, just changed, count from `month` on: a period reaching into `month` or
+    later is split there (the months before keep the values they were counted with) or, when it starts
+    at `month` or later, takes the new values itself. Returns the periods before and after, for the
+    audit, or None when no period changes."""
+    wanted = period_values(student)
+    periods = list(session.scalars(
+        select(EnrolmentPeriod).where(EnrolmentPeriod.student_id == student.id)
+        .order_by(EnrolmentPeriod.from_month, EnrolmentPeriod.id)
+        .with_for_update(of=EnrolmentPeriod).execution_options(populate_existing=True)))
+    # Empty periods (to_month before from_month) are no month at all: nothing to restate there.
+    reaching = [p for p in periods if (p.to_month is None or p.to_month >= max(month, p.from_month))
+                and period_values(p) != wanted]
+    if not reaching:
+        return None
+    before = [_period_ref(p) for p in periods]
+    for period in reaching:
+        if period.from_month >= month:
+            for name, value in wanted.items():
+                setattr(period, name, value)
+        else:
+            session.add(EnrolmentPeriod.opening(student, period.school, month, to_month=period.to_month,
+                                                instance_id=instance_id))
+            period.to_month = previous_month(month)
+    session.flush()
+    session.expire(student, ["periods"])
+    after = session.scalars(select(EnrolmentPeriod).where(EnrolmentPeriod.student_id == student.id)
+                            .order_by(EnrolmentPeriod.from_month, EnrolmentPeriod.id))
+    return before, [_period_ref(p) for p in after]
+
+
+def _period_ref(period: EnrolmentPeriod) -> dict[str, Any]:
+    return {"school_code": period.school.code, "from_month": period.from_month, "to_month": period.to_month,
+            **period_values(period)}
 
 
 def _raise_on_errors(findings: list[Finding]) -> list[Finding]:
@@ -332,6 +398,10 @@ def update_student(session: Session, *, actor: User, student_id: int, changes: d
         raise Conflict(msg("身份证件号在县内已有在籍记录"),
                        details=[{"field": "id_number", "message": msg("身份证件号：县内已有在籍记录（一人一号）")}]) from err
     after = {k: v for k, v in student.fields().items() if k in changed}
+    # A correction counts from this month on: months already reported keep the grade and class they had.
+    periods = restate_periods(session, student, f"{today:%Y-%m}")
+    if periods is not None:
+        before["enrolment_periods"], after["enrolment_periods"] = periods
     record(session, actor=actor, action="student.update", object_type="student", object_id=student.id,
            org_unit_id=student.school_id, before=before, after=after, reason=reason)
     return warnings
@@ -387,7 +457,7 @@ _LIVE_SAME_ID = (
            Student.status.in_(LIVE_STATUSES), OrgUnit.path.startswith(bindparam("county_path")))
     .order_by(Student.id))
 _STUDENT_FOR_ACTIVATION = (select(Student.id_number, Student.student_number_aux, Student.school_id,
-                                  Student.enrolled_month, Student.status)
+                                  Student.enrolled_month, Student.status, *(getattr(Student, v) for v in PERIOD_VALUES))
                            .where(Student.id == bindparam("student_id")).with_for_update())
 _ACTIVE_SAME_ID = (select(Student.id).where(Student.id_number == bindparam("id_number"),
                                             Student.status == StudentStatus.active,
@@ -441,7 +511,7 @@ def activate(session: Session, *, student_id: int, actor: User | None, now: date
         raise refusal from err  # two confirmations of one ID raced past the check; the index stopped this one
     conn.execute(insert(EnrolmentPeriod.__table__).values(student_id=student_id, school_id=row.school_id,
                                                           from_month=from_month or row.enrolled_month,
-                                                          instance_id=instance_id))
+                                                          instance_id=instance_id, **period_values(row._mapping)))
     record(session, actor=actor, action="student.activate", object_type="student", object_id=student_id,
            org_unit_id=row.school_id, instance_id=instance_id,
            before={"status": StudentStatus.pending}, after={"status": StudentStatus.active})

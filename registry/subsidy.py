@@ -211,7 +211,7 @@ def meal_models(session: Session, school_ids: Sequence[int]) -> MealModels:
 
 @dataclass(frozen=True)
 class Pupil:
-    """What of a student the money depends on (current values: grade and boarding are not historised)."""
+    """What of a student the money depends on, as an enrolment period carries it for its months."""
 
     grade: int
     boarding_mode: str
@@ -309,9 +309,9 @@ def explain(session: Session, student: Student, *, year: int | None = None, toda
     county = county_of(session, student.school)
     periods = [p for p in student.periods if student.status != StudentStatus.voided]
     book, models = rate_book(session, county), meal_models(session, [p.school_id for p in periods])
-    pupil = Pupil(student.grade, student.boarding_mode, student.boarding_allowance)
     lines: list[MonthLine] = []
     for period in sorted(periods, key=lambda p: p.from_month):
+        pupil = Pupil(period.grade, period.boarding_mode, period.boarding_allowance)
         start, end = max(period.from_month, first), min(period.to_month or last, last)
         lines += [month_line(book, period.school_id, models.at(period.school_id, m), m, pupil)
                   for m in months_between(start, end)]

@@ -11,22 +11,27 @@
   original enrolment month: the months before were another county's.
 
 The lanes decided who asked and who approved; these functions check the request and the months.
+A transfer is applied only to the child at the school it was filed at, and never from a month whose
+figures that school has already reported (Art. 17).
 """
 
 import re
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from registry import students
+from registry import student_status, students
 from registry.access import holds, mask_id_number
 from registry.audit import record
-from registry.errors import InvalidTransition, NotFound, PermissionDenied, RuleViolation, join_messages, msg
+from registry.errors import Conflict, InvalidTransition, NotFound, PermissionDenied, RuleViolation, join_messages, msg
 from registry.org_units import OrgKind, OrgUnit, county_path_of, find_org_unit
+from registry.report_submissions import ReportSnapshot
 from registry.rules.student import normalise_student
+from registry.settings import local_zone
 from registry.students import STATUS_LABELS, EnrolmentPeriod, Student, StudentStatus, previous_month
+from registry.subsidy import period_label, report_months
 from registry.users import Role, User
 
 
@@ -46,9 +51,19 @@ def _refuse(problems: Problems) -> None:
                             details=problems)
 
 
-def month_problems(change_month: Any, *, enrolled_month: str | None, period_start: str | None = None) -> Problems:
+class Reported(NamedTuple):
+    """The last month of a school's figures that a report it submitted froze, and that report."""
+
+    school_name: str
+    period: str  # the report's label: 2024–2025 学年, 2025年3月
+    last_month: str
+
+
+def month_problems(change_month: Any, *, enrolled_month: str | None, period_start: str | None = None,
+                   reported: Reported | None = None) -> Problems:
     """The change month is a YYYY-MM not before the enrolment month (入学年月), nor before the start
-    of the period now open (an earlier transfer or resumption)."""
+    of the period now open (an earlier transfer or resumption), and after the months the sending
+    school has reported."""
     if not isinstance(change_month, str) or not _MONTH.fullmatch(change_month):
         shown = change_month if isinstance(change_month, str) and change_month else "空"
         return [{"field": "change_month", "message": msg("转学年月：“{shown}”不是有效年月（应为 YYYY-MM）", shown=shown)}]
@@ -58,7 +73,30 @@ def month_problems(change_month: Any, *, enrolled_month: str | None, period_star
     if period_start and change_month < period_start:
         return [{"field": "change_month", "message": msg("转学年月：不能早于在本校的在籍起始年月 {period_start}",
                                                          period_start=period_start)}]
+    if reported and change_month <= reported.last_month:
+        # Art. 17: a submitted report is frozen; a transfer effective in a month it counted would make
+        # the school's live figures disagree with what it reported, without anyone re-reporting them.
+        return [{"field": "change_month",
+                 "message": msg("转学年月：{school}已上报“{period}”报表，{last_month} 及以前各月的数字已冻结，转学年月须晚于 {last_month}",
+                                school=reported.school_name, period=reported.period, last_month=reported.last_month)}]
     return []
+
+
+def last_reported(session: Session, *, school: OrgUnit) -> Reported | None:
+    """The latest month whose figures the school has submitted (registry/report_submissions.py).
+
+    A report froze the months of its period that had begun when it was submitted: a school-year
+    report, due on 15 September (Art. 17), states September's pupils and forecasts the rest of the
+    year, which transfers are expected to change; a month report sent after its month froze all of it."""
+    found: Reported | None = None
+    for year, month, submitted_at in session.execute(
+            select(ReportSnapshot.year, ReportSnapshot.month, ReportSnapshot.submitted_at)
+            .where(ReportSnapshot.org_unit_id == school.id)):
+        first, last = report_months(year, month)
+        last = min(last, f"{submitted_at.astimezone(local_zone()):%Y-%m}")
+        if last >= first and (found is None or last > found.last_month):
+            found = Reported(school.name, period_label(year, month), last)
+    return found
 
 
 def _open_since(session: Session, student: Student) -> str | None:
@@ -100,8 +138,28 @@ def check_request(session: Session, *, student_id: int, kind: str, change_month:
     if kind == TransferKind.in_county:
         school = receiving_school(session, student=student, code=receiving_school_code)
     _refuse(month_problems(change_month, enrolled_month=student.enrolled_month,
-                           period_start=_open_since(session, student)))
+                           period_start=_open_since(session, student),
+                           reported=last_reported(session, school=student.school)))
     return school
+
+
+def check_still_at(session: Session, *, student: Student, school_code: str | None) -> None:
+    """The transfer was filed for the child at `school_code`: a child who has left that school since
+    (moved by a request that was held, or started before the one-request guard) is not moved on from
+    a school that never agreed. None: an instance of a version that did not pass the sending school."""
+    if school_code is None or student.school.code == school_code:
+        return
+    filed = find_org_unit(session, code=school_code)
+    raise Conflict(msg("该生已不在申请时的转出学校{filed}，现在就读{current}：本次转学申请已过时，不能办理。"
+                       "请驳回本申请；如仍需转学，由现在就读的学校重新申请",
+                       filed=filed.name if filed else school_code, current=student.school.name))
+
+
+def _locked(session: Session, student_id: int) -> Student:
+    student = session.get(Student, student_id, with_for_update={"of": Student}, populate_existing=True)
+    if student is None:
+        raise NotFound(msg("找不到学生 {student_id}", student_id=student_id))
+    return student
 
 
 def get_for_transfer(session: Session, *, actor: User, student_id: int) -> Student:
@@ -155,12 +213,12 @@ def preview(student: Student) -> dict[str, Any]:
 
 
 def move_within_county(session: Session, *, student_id: int, to_school_code: str, change_month: str,
-                       actor: User | None, instance_id: int | None = None, reason: str | None = None) -> Student:
+                       actor: User | None, instance_id: int | None = None, reason: str | None = None,
+                       from_school_code: str | None = None) -> Student:
     """Art. 15 县内转学, once the county approved it: the subsidy stops at the sending school from the
     change month and starts at the receiving school with it, on the same record."""
-    student = session.get(Student, student_id, with_for_update={"of": Student}, populate_existing=True)
-    if student is None:
-        raise NotFound(msg("找不到学生 {student_id}", student_id=student_id))
+    student = _locked(session, student_id)
+    check_still_at(session, student=student, school_code=from_school_code)
     check_request(session, student_id=student_id, kind=TransferKind.in_county, change_month=change_month,
                   receiving_school_code=to_school_code)
     to_school = find_org_unit(session, code=to_school_code)
@@ -176,8 +234,7 @@ def move_within_county(session: Session, *, student_id: int, to_school_code: str
     for period in periods:
         period.to_month = previous_month(change_month)
     student.school_id, student.school = to_school.id, to_school
-    opened = EnrolmentPeriod(student_id=student.id, school_id=to_school.id, school=to_school,
-                             from_month=change_month, instance_id=instance_id)
+    opened = EnrolmentPeriod.opening(student, to_school, change_month, instance_id=instance_id)
     session.add(opened)
     session.flush()
     session.expire(student, ["periods"])
@@ -187,6 +244,19 @@ def move_within_county(session: Session, *, student_id: int, to_school_code: str
            after={"school_code": to_school.code, "change_month": change_month,
                   "enrolment_periods": [*(_ref(p) for p in periods), _ref(opened)]})
     return student
+
+
+def move_out_of_county(session: Session, *, student_id: int, change_month: str, destination: str | None,
+                       reason: str | None, actor: User | None, instance_id: int | None = None,
+                       from_school_code: str | None = None) -> Student:
+    """Art. 15 转出县外, once the county approved it: transferred_out from the change month."""
+    student = _locked(session, student_id)
+    check_still_at(session, student=student, school_code=from_school_code)
+    check_request(session, student_id=student_id, kind=TransferKind.out_of_county, change_month=change_month)
+    return student_status.change_status(
+        session, student_id=student_id, to_status=StudentStatus.transferred_out, effective_month=change_month,
+        reason=f"转出县外（{destination or '县外'}）" + (f"：{reason}" if reason else ""), actor=actor,
+        instance_id=instance_id)
 
 
 def _ref(period: EnrolmentPeriod) -> dict[str, str | None]:

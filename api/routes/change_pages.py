@@ -1,6 +1,6 @@
 """Pages that start a change of a student's record: a key-field change filed for the guardian with the
-signed application scanned (关键信息变更, Art. 14), one student's 学籍异动 (休学, 复学, 辍学, 死亡),
-and a school's graduation list (毕业, Art. 15). The processes and their rules: registry/flows/
+signed application scanned (关键信息变更, Art. 14), one student's 学籍异动 (休学, 复学, 辍学, 死亡, or
+就读方式/一补变更), and a school's graduation list (毕业, Art. 15). The processes and their rules: registry/flows/
 key_field_change.py and status_change.py."""
 
 from typing import Annotated, Any
@@ -103,12 +103,19 @@ def key_field_submit(request: Request, student_id: RowId, session: DbSession, us
 
 # 学籍异动 of one student ----------------------------------------------------------------------------
 
+# 享受一补 as the page's select sends it.
+_ALLOWANCE = {"1": True, "0": False}
+
+
 def _status_context(session: DbSession, user: User, student_id: int, *, values: dict[str, str] | None = None,
                     errors: dict[str, str] | None = None, message: str | None = None) -> dict[str, Any]:
     student = status_changes.for_filing(session, actor=user, student_id=student_id)
+    # A 就读方式/一补变更 starts from the values the record has now.
+    current = {"boarding_mode": student.boarding_mode, "boarding_allowance": "1" if student.boarding_allowance else "0"}
     return {"user": user, "student": students.to_read(student, actor=user),
-            "choices": status_changes.choices(student),
-            "values": {"effective_month": status_changes.today_month(local_today()), **(values or {})},
+            "choices": status_changes.choices(student), "boarding": status_changes.BOARDING,
+            "boarding_modes": [i.code for i in load_code_tables().table("boarding_mode")],
+            "values": {"effective_month": status_changes.today_month(local_today()), **current, **(values or {})},
             "errors": errors or {}, "message": message}
 
 
@@ -119,12 +126,18 @@ def status_page(request: Request, student_id: RowId, session: DbSession, user: P
 
 @router.post("/students/{student_id}/status-change")
 def status_submit(request: Request, student_id: RowId, session: DbSession, user: PageUser,
-                  to_status: Short = "", effective_month: Short = "", reason: Text = "", csrf: Csrf = "") -> Response:
+                  to_status: Short = "", effective_month: Short = "", reason: Text = "", boarding_mode: Short = "",
+                  boarding_allowance: Short = "", csrf: Csrf = "") -> Response:
     check_csrf(request, csrf)
     values = {"to_status": to_status, "effective_month": effective_month.strip(), "reason": reason}
+    data: dict[str, Any] = {"student_id": student_id, **values}
+    if to_status == status_changes.BOARDING:
+        values.update(boarding_mode=boarding_mode, boarding_allowance=boarding_allowance)
+        data = {"student_id": student_id, "kind": to_status, "boarding_mode": boarding_mode or None,
+                "boarding_allowance": _ALLOWANCE.get(boarding_allowance, boarding_allowance or None),
+                "effective_month": values["effective_month"], "reason": reason}
     try:
-        instance, _ = workflows.start_process(session, actor=user, process_id="status_change",
-                                              data={"student_id": student_id, **values})
+        instance, _ = workflows.start_process(session, actor=user, process_id="status_change", data=data)
     except (RuleViolation, Conflict) as err:
         session.rollback()
         context = _status_context(session, user, student_id, values=values, errors=_errors(err), message=err.message)

@@ -9,7 +9,7 @@ from fastapi.responses import RedirectResponse, Response
 from api.deps import DbSession, RowId
 from api.page_support import PageUser, check_csrf, render
 from api.schemas import local_today
-from registry import report_submissions, reports, subsidy
+from registry import annual_cycle, report_submissions, reports, subsidy
 from registry.access import holds, mask_id_number, may_see_full_id
 from registry.code_tables import load_code_tables
 from registry.county_policy import school_year_of
@@ -65,15 +65,17 @@ def reports_page(request: Request, session: DbSession, user: PageUser, year: str
                        may_submit=_may_submit(user, report) and chosen_month is None,
                        snapshots=report_submissions.history(session, unit=report.unit, year=chosen_year,
                                                             month=chosen_month),
-                       due=report_submissions.due_at(chosen_year), back=_own_school(user) is None)
+                       due=report_submissions.due_for(session, unit=report.unit, year=chosen_year),
+                       back=_own_school(user) is None)
         return render(request, "report_school.html", context)
     report = reports.county_report(session, actor=user, year=_calendar_year(chosen_year, chosen_month),
                                    month=chosen_month)
     submitted = ({s.unit.code: s for s in report_submissions.submissions(session, actor=user, year=chosen_year,
                                                                           report=report)}
                  if chosen_month is None else {})
-    context.update(report=report, data=report.county_json(), submitted=submitted,
-                   due=report_submissions.due_at(chosen_year))
+    filed = (annual_cycle.filed_rosters(session, units=[s.school.org_unit for s in report.schools], year=chosen_year)
+             if chosen_month is None else {})
+    context.update(report=report, data=report.county_json(), submitted=submitted, filed=filed)
     return render(request, "report_county.html", context)
 
 

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from registry import data_releases
 from registry.flows import Flow, ServiceContext, StartPlan
+from registry.org_units import county_of
 from registry.users import User
 
 
@@ -43,7 +44,9 @@ def _start(session: Session, *, actor: User, data: dict[str, Any], forms: dict[s
     return StartPlan(subject=release, subject_type="data_release", subject_id=release.id,
                      subject_label=data_releases.subject_label(release), org_unit=release.org_unit,
                      role=release.requester_role, warnings=[],
-                     data={"release_id": release.id, "requester_role": release.requester_role})
+                     data={"release_id": release.id, "requester_role": release.requester_role,
+                           # The county approves whatever the scope: its task carries the county (org_unit property).
+                           "county_code": county_of(session, release.org_unit).code})
 
 
 def _withdraw(ctx: ServiceContext, subject_id: int, reason: str) -> None:

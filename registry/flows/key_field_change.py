@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from registry import key_field_requests
 from registry.errors import RuleViolation, msg
 from registry.flows import Flow, ServiceContext, StartPlan
+from registry.org_units import county_of
 from registry.rules.student import FIELD_LABELS
 from registry.users import User
 
@@ -54,7 +55,9 @@ def _start(session: Session, *, actor: User, data: dict[str, Any], forms: dict[s
     return StartPlan(subject=student, subject_type="student", subject_id=student.id, subject_label=student.name,
                      org_unit=student.school, role="school_registrar", warnings=[],
                      data={"request_id": request.id, "student_id": student.id,
-                           "field_labels": "、".join(FIELD_LABELS[f] for f in request.changes)})
+                           "field_labels": "、".join(FIELD_LABELS[f] for f in request.changes),
+                           # The county approves: its task carries the county, not the school (org_unit property).
+                           "county_code": county_of(session, student.school).code})
 
 
 def _withdraw(ctx: ServiceContext, student_id: int, reason: str) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from registry import process_guards, student_status, students, transfers
+from registry import process_guards, students, transfers
 from registry.errors import RuleViolation, msg
 from registry.flows import Flow, ServiceContext, StartPlan
 from registry.forms import validate_form, wrapped
@@ -118,21 +118,22 @@ def _check_transfer(ctx: ServiceContext, params: dict[str, Any]) -> Any:
     return True
 
 
+# `sending_school_code`: the school the request was filed at. An instance of an older definition passes
+# none and is not checked; migrated to the current one it passes it (its data always held the code).
 def _transfer_student(ctx: ServiceContext, params: dict[str, Any]) -> Any:
     transfers.move_within_county(ctx.session, student_id=int(params["student_id"]),
                                  to_school_code=str(params["receiving_school_code"]),
                                  change_month=str(params["change_month"]), actor=ctx.actor,
-                                 instance_id=ctx.instance_id, reason=params.get("reason") or None)
+                                 instance_id=ctx.instance_id, reason=params.get("reason") or None,
+                                 from_school_code=params.get("sending_school_code"))
     return "transferred"
 
 
 def _transfer_out(ctx: ServiceContext, params: dict[str, Any]) -> Any:
-    destination = params.get("destination") or "县外"
-    reason = params.get("reason") or ""
-    student_status.change_status(ctx.session, student_id=int(params["student_id"]),
-                                 to_status=StudentStatus.transferred_out, effective_month=str(params["change_month"]),
-                                 reason=f"转出县外（{destination}）" + (f"：{reason}" if reason else ""),
-                                 actor=ctx.actor, instance_id=ctx.instance_id)
+    transfers.move_out_of_county(ctx.session, student_id=int(params["student_id"]),
+                                 change_month=str(params["change_month"]), destination=params.get("destination"),
+                                 reason=params.get("reason") or None, actor=ctx.actor, instance_id=ctx.instance_id,
+                                 from_school_code=params.get("sending_school_code"))
     return str(StudentStatus.transferred_out)
 
 

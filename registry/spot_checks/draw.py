@@ -224,7 +224,7 @@ def candidates(session: Session, *, schools: Sequence[OrgUnit], month: str,
     if not by_id:
         return out
     rows = session.execute(
-        select(EnrolmentPeriod.school_id, Student.id, Student.boarding_mode, Student.boarding_allowance)
+        select(EnrolmentPeriod.school_id, Student.id, EnrolmentPeriod.boarding_mode, EnrolmentPeriod.boarding_allowance)
         .join(Student, Student.id == EnrolmentPeriod.student_id)
         .where(EnrolmentPeriod.school_id.in_(list(by_id)), EnrolmentPeriod.from_month <= month,
                or_(EnrolmentPeriod.to_month.is_(None), EnrolmentPeriod.to_month >= month)))

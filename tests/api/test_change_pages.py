@@ -212,6 +212,57 @@ def test_status_change_start_shapes_through_the_api(client: TestClient, session:
     assert other.status_code == 404
 
 
+def test_a_boarding_change_from_the_status_change_page_to_the_county_and_its_revision(client: TestClient,
+                                                                                       session: Session) -> None:
+    student = enrolled(session, 427, date(2014, 8, 24))
+    login(client, "registrar1")
+    page = client.get(f"/students/{student.id}/status-change")
+    assert 'value="boarding"' in page.text and "就读方式/一补变更" in page.text
+    # The two fields start from the record: a day pupil without 一补.
+    assert '<option value="1" selected>1 走读</option>' in page.text
+    assert '<option value="0" selected>不享受一补</option>' in page.text
+    same = client.post(f"/students/{student.id}/status-change",
+                       data={"csrf_token": csrf_of(page.text), "to_status": "boarding", "boarding_mode": "1",
+                             "boarding_allowance": "0", "effective_month": "2026-03", "reason": "改为住校"})
+    assert same.status_code == 422 and "没有要变更的内容" in same.text and "就读方式、享受一补：至少变更一项" in same.text
+    assert 'value="boarding" checked' in same.text and "改为住校" in same.text
+    done = client.post(f"/students/{student.id}/status-change", follow_redirects=False,
+                       data={"csrf_token": csrf_of(page.text), "to_status": "boarding", "boarding_mode": "2",
+                             "boarding_allowance": "0", "effective_month": "2026-03", "reason": "改为住校"})
+    assert done.status_code == 303, done.text
+    instance_id = instance_id_of(done.headers["location"])
+    decide(client, instance_id, "principal1", "return", "请写明从哪个月起住校")
+    task_id = open_task_id(client, instance_id, "registrar1")
+    revise = client.get(f"/tasks/{task_id}")
+    assert 'name="boarding_mode"' in revise.text and 'name="boarding_allowance"' in revise.text
+    assert "请写明从哪个月起住校" in revise.text
+    # The revision starts from the request as filed.
+    assert 'type="month" value="2026-03"' in revise.text and "改为住校" in revise.text
+    ok = client.post(f"/tasks/{task_id}", follow_redirects=False,
+                     data={"csrf_token": csrf_of(revise.text), "boarding_mode": "2", "effective_month": "2026-04",
+                           "reason": "自四月起住校"})
+    assert ok.status_code == 303, ok.text
+    decide(client, instance_id, "principal1")
+    decide(client, instance_id, "reviewer")
+    record = client.get(f"/api/students/{student.id}", headers=token(client, "registrar1")).json()
+    assert (record["boarding_mode"], record["boarding_allowance"]) == ("2", False)
+
+
+def test_boarding_change_start_shapes_through_the_api(client: TestClient, session: Session) -> None:
+    student = enrolled(session, 429, date(2014, 8, 25))
+    registrar = token(client, "registrar1")
+    bad = client.post("/api/processes/status_change/instances", headers=registrar,
+                      json={"data": {"kind": "boarding", "student_id": student.id, "boarding_allowance": True,
+                                     "effective_month": "2026-03", "reason": "申请一补"}})
+    assert bad.status_code == 422
+    assert bad.json()["details"] == [{"field": "boarding_allowance", "message": "享受一补：本县不对走读生发放一补"}]
+    started = client.post("/api/processes/status_change/instances", headers=registrar,
+                          json={"data": {"kind": "boarding", "student_id": student.id, "boarding_mode": "2",
+                                         "boarding_allowance": True, "effective_month": "2026-03",
+                                         "reason": "改为住校并申请一补"}})
+    assert started.status_code == 201, started.text
+
+
 # 毕业名单 --------------------------------------------------------------------------------------------------
 
 

@@ -86,7 +86,8 @@ def test_a_correction_is_saved_with_reason_and_the_page_redirects(client: TestCl
     [entry] = audit(session, student, "student.update")
     assert entry.reason == "分班调整" and entry.actor is not None and entry.actor.username == "registrar1"
     # Only what really changed: unchanged fields posted as text ("3" for grade 3) are not changes.
-    assert set(entry.after) == {"class_name", "guardian_phone", "height_cm", "migrant_child"}
+    # Class and migrant count from this month on: the enrolment periods were restated with them.
+    assert set(entry.after) == {"class_name", "guardian_phone", "height_cm", "migrant_child", "enrolment_periods"}
 
 
 def test_a_field_can_be_cleared(client: TestClient, session: Session) -> None:

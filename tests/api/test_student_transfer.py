@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 
 from tests.api.conftest import token
 from tests.api.test_pages import csrf_of, login, logout, student_form
-from tests.factories import SCHOOL_1, SCHOOL_2, student_data
+from tests.factories import SCHOOL_1, SCHOOL_2, SCHOOL_3, student_data
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
@@ -93,6 +93,42 @@ def test_bad_transfers_are_refused_with_the_field_and_change_nothing(client: Tes
     assert again.status_code == 409 and "已有办理中的“转学”" in again.json()["message"]
     unchanged = client.get(f"/api/students/{student['id']}", headers=token(client, "registrar1")).json()
     assert unchanged["school_code"] == SCHOOL_1 and unchanged["enrolment_periods"][-1]["to_month"] is None
+
+
+def test_a_transfer_held_by_the_process_admin_blocks_another_until_it_is_resumed_and_applied(
+        client: TestClient) -> None:
+    student = admitted(client, 7)
+    base = {"kind": "in_county", "student_id": student["id"], "receiving_school_code": SCHOOL_2,
+            "change_month": "2025-03"}
+    first = start(client, "registrar1", base)
+    assert first.status_code == 201, first.text
+    admin = token(client, "processadmin")
+    held = client.post(f"/api/instances/{first.json()['id']}/suspend", headers=admin, json={"reason": "核查转入学校"})
+    assert held.status_code == 200, held.text
+
+    second = start(client, "registrar1", {**base, "receiving_school_code": SCHOOL_3, "change_month": "2025-04"})
+    assert second.status_code == 409
+    assert f"已有未办结的“转学”（流程编号 {first.json()['id']}，已暂停）" in second.json()["message"]
+    resumed = client.post(f"/api/instances/{first.json()['id']}/resume", headers=admin, json={})
+    assert resumed.status_code == 200, resumed.text
+    for username in ("principal1", "principal2", "reviewer"):
+        complete(client, username, open_task(client, username, first.json()["id"])["id"], {"decision": "approve"})
+    moved = client.get(f"/api/students/{student['id']}", headers=token(client, "registrar2")).json()
+    assert moved["school_code"] == SCHOOL_2 and moved["enrolment_periods"][-1] == {
+        "school_code": SCHOOL_2, "from_month": "2025-03", "to_month": None}
+
+
+def test_a_month_the_sending_school_has_reported_is_refused_as_the_transfer_month(client: TestClient) -> None:
+    student = admitted(client, 8)
+    reported = client.post(f"/api/reports/school/{SCHOOL_1}/submit", headers=token(client, "registrar1"),
+                           json={"year": 2025, "month": 3})
+    assert reported.status_code == 201, reported.text
+    base = {"kind": "out_of_county", "student_id": student["id"], "destination_school": "遵义市某小学"}
+    refused = start(client, "registrar1", {**base, "change_month": "2025-03"})
+    assert refused.status_code == 422
+    assert refused.json()["details"] == [{"field": "change_month", "message": "转学年月：城关镇中心小学已上报“2025年3月”报表，"
+                                          "2025-03 及以前各月的数字已冻结，转学年月须晚于 2025-03"}]
+    assert start(client, "registrar1", {**base, "change_month": "2025-04"}).status_code == 201
 
 
 def test_into_county_over_the_api_takes_the_certificate_as_an_attachment(client: TestClient) -> None:

@@ -63,7 +63,8 @@ def act(workflow: DefinedWorkflow, registry: ReleaseRegistry, task_id: str, data
 
 
 def begin(definition: Definition, registry: ReleaseRegistry, role: str = "county_aid_center") -> DefinedWorkflow:
-    return start(definition, {"release_id": RELEASE, "requester_role": role}, services=registry.services(), now=T0)
+    return start(definition, {"release_id": RELEASE, "requester_role": role, "county_code": "520199"},
+                 services=registry.services(), now=T0)
 
 
 def test_the_request_is_registered_checked_approved_by_the_county_and_the_file_built(

@@ -27,7 +27,7 @@ from tests.engine.conftest import PROCESSES
 from tests.engine.samples import T0, FakeRegistry
 
 REQUEST = 11
-START = {"request_id": REQUEST, "student_id": 42, "field_labels": "姓名、身份证件号"}
+START = {"request_id": REQUEST, "student_id": 42, "field_labels": "姓名、身份证件号", "county_code": "520199"}
 CHECKED = {"fields": ["name", "id_number"], "id_change": True, "field_labels": "姓名、身份证件号"}
 NO_CONFLICT = {"id_change": True, "conflict": False, "matches": []}
 APPROVE = {"decision": "approve"}
@@ -92,17 +92,19 @@ def test_registrar_uploads_principal_reviews_county_approves_and_the_change_is_a
     submit = only_ready(workflow)
     assert (submit.task_id, submit.name, submit.lane, submit.form, submit.due, submit.action) == (
         "submit_application", "上传申请书", "school_registrar", "application_scan", "P5D", None)
+    assert submit.org_unit is None  # the school's: the instance's own org unit
     assert registry.calls == [("register_key_field_request", {"request_id": REQUEST})]
     act(workflow, registry, "submit_application", CONFIRMED)
 
     review = only_ready(workflow)
     assert (review.task_id, review.lane, review.form, review.due) == ("review_change", "school_principal", "review", "P3D")
-    assert review.data["application_check"] == CHECKED
+    assert review.data["application_check"] == CHECKED and review.org_unit is None
     act(workflow, registry, "review_change", APPROVE)
 
     approve = only_ready(workflow)
     assert (approve.task_id, approve.lane, approve.due) == ("approve_change", "county_reviewer", "P5D")
     assert approve.data["id_check"] == NO_CONFLICT
+    assert approve.org_unit == "520199"  # the county approves: its task is the county's, not the school's
     act(workflow, registry, "approve_change", APPROVE, hours=2)
 
     assert is_finished(workflow)

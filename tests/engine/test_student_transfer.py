@@ -101,7 +101,8 @@ def test_in_county_goes_sending_school_then_receiving_school_then_county(
         ("县级审批转学", "county_reviewer", "520199", "review", "P5D"),
     ]
     assert is_finished(run.workflow)
-    assert registry.calls == [("transfer_student", {"student_id": STUDENT_ID, "receiving_school_code": "2152019902",
+    assert registry.calls == [("transfer_student", {"student_id": STUDENT_ID, "sending_school_code": "2152019901",
+                                                    "receiving_school_code": "2152019902",
                                                     "change_month": "2025-03", "reason": "随父母迁居"})]
 
 
@@ -113,8 +114,9 @@ def test_out_of_county_skips_the_receiving_school_and_ends_transferred_out(
 
     assert (approve.lane, approve.org_unit) == ("county_reviewer", "520199")
     assert is_finished(run.workflow)
-    assert registry.calls == [("transfer_out", {"student_id": STUDENT_ID, "destination": "遵义市某小学",
-                                                "change_month": "2025-03", "reason": "随父母迁居"})]
+    assert registry.calls == [("transfer_out", {"student_id": STUDENT_ID, "sending_school_code": "2152019901",
+                                                "destination": "遵义市某小学", "change_month": "2025-03",
+                                                "reason": "随父母迁居"})]
 
 
 @pytest.mark.parametrize(("data", "steps"), [

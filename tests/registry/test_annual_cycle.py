@@ -1,8 +1,8 @@
 """annual_cycle (秋季学期实名制工作) on a real database: armed once per school and year, started by its timer
-on the county's day, due 9-10 and 9-15 of its school year, the roster scan and the frozen report, the
-county's return and the filing."""
+on the county's day (moved when the county moves it), due 9-10 and 9-15 of its school year or whatever a
+deployed version says, the roster scan and the frozen report, the county's return and the filing."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +10,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from registry import annual_cycle, attachments, report_submissions, workflows
+from registry import annual_cycle, attachments, dashboard, process_admin, report_submissions, workflows
 from registry.annual_cycle import AnnualCycle
+from registry.audit import AuditEntry
 from registry.county_policy import update_policy
 from registry.errors import NotFound, RuleViolation
 from registry.file_store import LocalFileStore
@@ -25,6 +26,11 @@ SCHOOL = "2152019981"
 AUGUST = datetime(2026, 8, 15, 2, 0, tzinfo=UTC)
 SEPT_1 = datetime(2026, 8, 31, 16, 0, tzinfo=UTC)  # 0:00 on 1 September in Guizhou
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+CYCLE_BPMN = (Path(__file__).resolve().parents[2] / "processes" / "annual_cycle.bpmn").read_text(encoding="utf-8")
+REPORT_DUE = ('<spiffworkflow:property name="action" value="submit_cycle_report" />\n'
+              '          <spiffworkflow:property name="due" value="--09-15" />')
+NEW_STUDENTS_DUE = ('<spiffworkflow:property name="action" value="confirm_new_students" />\n'
+                    '          <spiffworkflow:property name="due" value="--09-10" />')
 
 
 @pytest.fixture
@@ -56,6 +62,22 @@ def open_tasks(session: Session, instance: ProcessInstance) -> dict[str, HumanTa
 
 def complete(session: Session, actor: User, task: HumanTask, data: dict[str, Any], now: datetime) -> None:
     workflows.complete_task(session, actor=actor, task_id=task.id, data=data, now=now)
+
+
+def deploy_cycle(session: Session, old: str, new: str, note: str) -> workflows.ProcessVersion:
+    """A new annual_cycle version with one due date changed, as a process administrator deploys it."""
+    assert old in CYCLE_BPMN, old
+    version, created = process_admin.deploy_version(session, actor=user(session, "processadmin"),
+                                                    bpmn=CYCLE_BPMN.replace(old, new, 1).encode(), note=note,
+                                                    process_id="annual_cycle")
+    assert created
+    return version
+
+
+def retire(session: Session, version: workflows.ProcessVersion) -> None:
+    """Other tests start on the newest version in use: the one deployed here goes out of use again."""
+    process_admin.retire_version(session, actor=user(session, "processadmin"), process_id="annual_cycle",
+                                 version=version.version, reason="测试结束")
 
 
 def started(session: Session) -> ProcessInstance:
@@ -107,6 +129,96 @@ def test_the_county_chooses_the_start_day(session: Session, registrar: User) -> 
     assert open_tasks(session, instance)["enter_new_students"].due_at == datetime(2026, 9, 10, 15, 59, 59, tzinfo=UTC)
 
 
+def test_a_new_start_day_moves_the_cycles_still_waiting(session: Session, registrar: User) -> None:
+    county = find_org_unit(session, code="520199")
+    admin = user(session, "admin")
+    annual_cycle.arm(session, now=AUGUST)
+    instance = instance_of(session, SCHOOL)
+    assert session.get(InstanceTimer, instance.id).due_at == SEPT_1
+
+    update_policy(session, actor=admin, county=county, changes={"cycle_start": "08-28"},
+                  now=datetime(2026, 8, 20, 2, 0, tzinfo=UTC))
+    aug_28 = datetime(2026, 8, 27, 16, 0, tzinfo=UTC)  # 0:00 on 28 August in Guizhou
+    # The timer row the poll reads, the cycle's own record and the instance's data all say 28 August.
+    assert session.get(InstanceTimer, instance.id).due_at == aug_28
+    session.refresh(instance)
+    assert '"cycle_start":"2026-08-28T00:00:00+08:00"' in instance.state
+    cycle = annual_cycle.cycle_of(session, instance_id=instance.id)
+    assert cycle is not None and cycle.starts_at == aug_28
+    moved = session.scalars(select(AuditEntry).where(AuditEntry.action == "annual_cycle.retime",
+                                                     AuditEntry.instance_id == instance.id)).one()
+    assert moved.before == {"starts_at": "2026-09-01T00:00:00+08:00"}
+    assert moved.after == {"starts_at": "2026-08-28T00:00:00+08:00"}
+    assert instance_of(session, "2152019901").id in {e.instance_id for e in session.scalars(
+        select(AuditEntry).where(AuditEntry.action == "annual_cycle.retime"))}  # every school of the county
+
+    workflows.advance_instance(session, instance_id=instance.id, now=aug_28 - timedelta(seconds=1))
+    assert open_tasks(session, instance) == {}
+    workflows.advance_instance(session, instance_id=instance.id, now=aug_28)
+    tasks = open_tasks(session, instance)
+    assert tasks["enter_new_students"].due_at == datetime(2026, 9, 10, 15, 59, 59, tzinfo=UTC)
+
+    # A cycle that began keeps its day; one still waiting follows the county back.
+    waiting = instance_of(session, "2152019901")
+    update_policy(session, actor=admin, county=county, changes={"cycle_start": "09-01"},
+                  now=datetime(2026, 8, 28, 2, 0, tzinfo=UTC))
+    assert session.get(InstanceTimer, instance.id) is None and set(open_tasks(session, instance)) == set(tasks)
+    assert cycle.starts_at == aug_28
+    assert session.get(InstanceTimer, waiting.id).due_at == SEPT_1
+
+
+def test_the_latest_start_day_follows_the_deployed_bpmn(session: Session) -> None:
+    county = find_org_unit(session, code="520199")
+    admin = user(session, "admin")
+    with pytest.raises(RuleViolation, match="9 月 10 日") as refused:
+        update_policy(session, actor=admin, county=county, changes={"cycle_start": "09-11"})
+    assert refused.value.details[0]["field"] == "cycle_start"
+    for bad in ("07-31", "9-1", "09-31", 901, None):
+        with pytest.raises(RuleViolation, match="秋季学期工作开始日"):
+            update_policy(session, actor=admin, county=county, changes={"cycle_start": bad})
+    version = deploy_cycle(session, NEW_STUDENTS_DUE, NEW_STUDENTS_DUE.replace("--09-10", "--09-12"),
+                           "新生录入截止日改为 9 月 12 日")
+    update_policy(session, actor=admin, county=county, changes={"cycle_start": "09-12"})
+    with pytest.raises(RuleViolation, match="9 月 12 日"):
+        update_policy(session, actor=admin, county=county, changes={"cycle_start": "09-13"})
+    retire(session, version)
+
+
+def test_the_report_is_due_when_the_deployed_bpmn_says(session: Session, registrar: User) -> None:
+    version = deploy_cycle(session, REPORT_DUE, REPORT_DUE.replace("--09-15", "--09-20"), "报表截止日改为 9 月 20 日")
+    due = datetime(2026, 9, 20, 15, 59, 59, tzinfo=UTC)  # the end of 20 September in Guizhou
+    instance = started(session)
+    assert instance.process_version_id == version.id
+    tasks = open_tasks(session, instance)
+    assert tasks["submit_report"].due_at == due
+    assert tasks["upload_roster"].due_at == datetime(2026, 9, 15, 15, 59, 59, tzinfo=UTC)
+
+    complete(session, registrar, tasks["submit_report"], {"cycle_report": {"confirmed": True}},
+             datetime(2026, 9, 18, 2, 0, tzinfo=UTC))
+    # School 1's cycle is open, so its own task says when; school 2's still waits, so the deployed version does.
+    workflows.advance_instance(session, instance_id=instance_of(session, "2152019901").id, now=SEPT_1)
+    sept_21 = datetime(2026, 9, 20, 16, 30, tzinfo=UTC)  # 00:30 on 21 September
+    for username, code in (("registrar1", "2152019901"), ("registrar2", "2152019902")):
+        report_submissions.submit_school_report(session, actor=user(session, username), school_code=code, year=2026,
+                                                now=sept_21)
+    reviewer = user(session, "reviewer")
+    listed = {s.unit.code: s for s in report_submissions.submissions(
+        session, actor=reviewer, year=2026, now=datetime(2026, 9, 25, tzinfo=UTC))}
+    assert (listed[SCHOOL].due, listed[SCHOOL].late) == (due, False)
+    assert (listed["2152019901"].due, listed["2152019901"].late) == (due, True)
+    assert (listed["2152019902"].due, listed["2152019902"].late) == (due, True)
+    late = next(c for c in dashboard.dashboard(session, actor=reviewer, year=2026, now=datetime(2026, 9, 25, tzinfo=UTC))
+                if c.key == "late_reports")
+    assert "秋季测试小学" not in {r.label for r in late.rows}
+    assert find_org_unit(session, code="2152019901").name in {r.label for r in late.rows}
+    # A school year nobody armed: the deployed version's date, counted from the county's start day.
+    assert report_submissions.due_for(session, unit=find_org_unit(session, code=SCHOOL), year=2025) == \
+        datetime(2025, 9, 20, 15, 59, 59, tzinfo=UTC)
+    retire(session, version)
+    assert report_submissions.due_for(session, unit=find_org_unit(session, code=SCHOOL), year=2025) == \
+        datetime(2025, 9, 15, 15, 59, 59, tzinfo=UTC)
+
+
 def test_the_whole_cycle_with_a_return(session: Session, registrar: User, store: LocalFileStore) -> None:
     instance = started(session)
     reviewer = user(session, "reviewer")
@@ -150,6 +262,13 @@ def test_the_whole_cycle_with_a_return(session: Session, registrar: User, store:
     complete(session, reviewer, open_tasks(session, instance)["review_cycle"], {"decision": "approve"}, day)
     cycle = annual_cycle.cycle_of(session, instance_id=instance.id)
     assert cycle is not None and cycle.roster_filed_at == day and cycle.roster_filed_by_id == reviewer.id
+    # Both rounds' scans are the instance's; the second round's is the one on file.
+    assert {a.id for a in attachments.of_instance(session, instance)} == {scan.id, rescan.id}
+    assert cycle.roster_scans == [{"id": rescan.id, "file_name": "花名册（补盖章）.pdf"}]
+    filed = session.scalars(select(AuditEntry).where(AuditEntry.action == "annual_cycle.filed",
+                                                     AuditEntry.instance_id == instance.id)).one()
+    assert filed.after["scans"] == cycle.roster_scans
+    assert annual_cycle.filed_rosters(session, units=[school], year=2026) == {SCHOOL: cycle}
     assert instance.status == "running"
 
     complete(session, registrar, open_tasks(session, instance)["enter_new_students"],

@@ -106,7 +106,8 @@ def test_approval_builds_a_file_of_exactly_the_approved_fields_and_scope_with_th
     assert (release.status, release.requester_role, release.org_unit_id, release.rows_requested) == (
         "open", "county_aid_center", scope["a"].id, 2)
     task = open_task(session, instance)
-    assert (task.task_id, task.role, task.org_unit_id) == ("approve_request", "county_reviewer", scope["a"].id)
+    # Asked for school A, approved by the county: the step is the county's, not the scope's.
+    assert (task.task_id, task.role, task.org_unit.code) == ("approve_request", "county_reviewer", "520199")
     decide(session, instance, store)
 
     session.flush()
@@ -228,6 +229,7 @@ def test_a_township_officer_asks_for_their_township_and_a_return_comes_back_to_t
     instance, release = start(session, officer, org_units=[SCHOOL_A, SCHOOL_B], fields=["name", "address"])
     assert release.org_unit_id == scope["township"].id and release.requester_role == "township_officer"
     assert release.rows_requested == 3
+    assert open_task(session, instance).org_unit.code == "520199"
     decide(session, instance, store, "return", comment="请去掉现住址")
     revise = open_task(session, instance)
     assert (revise.task_id, revise.role, revise.org_unit_id) == ("revise_request_township", "township_officer",
@@ -360,3 +362,47 @@ def test_approval_checks_the_scope_again(session: Session, scope: dict[str, OrgU
     students.void_active(session, actor=user(session, "reviewer"), student_id=only.id, reason="重复录入")
     with pytest.raises(Conflict, match="没有符合条件的学生"):
         decide(session, instance, store)
+
+
+def test_neither_the_aid_centre_nor_a_principal_approves(session: Session, scope: dict[str, OrgUnit],
+                                                         store: LocalFileStore) -> None:
+    principal = make_user(session, "principal_dr_a", role="school_principal", org_unit_code=SCHOOL_A)
+    for requester in (user(session, "aidcenter"), principal):
+        instance, release = start(session, requester)
+        task = open_task(session, instance)
+        for by in ("aidcenter", "principal_dr_a", "principal1"):
+            with pytest.raises(NotFound, match=f"找不到任务 {task.id}"):
+                decide(session, instance, store, by=by)
+        session.flush()
+        assert (release.status, release.file_key, release.token, release.decided_by_id) == ("open", None, None, None)
+        assert open_task(session, instance).id == task.id
+        assert session.scalar(select(func.count()).select_from(AuditEntry).where(
+            AuditEntry.action == "data_release.approve", AuditEntry.object_id == str(release.id))) == 0
+
+
+@pytest.mark.parametrize(("requester", "revise_task", "role"), [
+    ("aidcenter", "revise_request_county", "county_aid_center"),
+    ("principal_dr_b", "revise_request_school", "school_principal")])
+def test_a_return_reaches_the_requesters_own_lane(session: Session, scope: dict[str, OrgUnit], store: LocalFileStore,
+                                                  requester: str, revise_task: str, role: str) -> None:
+    if requester == "principal_dr_b":
+        make_user(session, requester, role="school_principal", org_unit_code=SCHOOL_A)
+    asker = user(session, requester)
+    instance, release = start(session, asker, fields=["name", "address"])
+    decide(session, instance, store, "return", comment="请去掉现住址")
+    revise = open_task(session, instance)
+    assert (revise.task_id, revise.role, revise.org_unit_id) == (revise_task, role, scope["a"].id)
+    assert data_releases.revision_task(session, actor=asker, release_id=release.id).id == revise.id
+    with pytest.raises(NotFound):  # the county reviewer returned it; rewriting it is the requester's
+        workflows.complete_task(session, actor=user(session, "reviewer"), task_id=revise.id, now=T0,
+                                data={"data_release": request(fields=["name"])})
+    workflows.complete_task(session, actor=asker, task_id=revise.id, now=T0,
+                            data={"data_release": request(fields=["name", "sex"])})
+    session.flush()
+    assert release.fields == ["name", "sex"] and release.status == "open"
+    approve = open_task(session, instance)
+    assert (approve.task_id, approve.org_unit.code) == ("approve_request", "520199")
+    decide(session, instance, store)
+    session.flush()
+    assert release.status == "approved" and sheet_rows(store.open(release.file_key or ""))[1] == ["姓名", "性别"]
+

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from registry import graduation, process_guards, students, workflows
-from registry.errors import Conflict, InvalidTransition, PermissionDenied, RuleViolation
+from registry.errors import Conflict, InvalidTransition, NotFound, PermissionDenied, RuleViolation
 from registry.graduation import BatchStatus, GraduationBatch
 from registry.schools import School
 from registry.students import EnrolmentPeriod, Student, StudentStatus
@@ -96,6 +96,8 @@ def test_the_list_graduates_every_student_after_one_review_and_one_approval(sess
     assert "六年级毕业名单：共 3 人，毕业年月 2026-07" in workflows.task_view(session, review)[1]
     decide(session, instance, "principal1")
     assert all(session.get(Student, p.id).status == S.active for p in pupils)  # type: ignore[union-attr]
+    approve = open_task(session, instance)
+    assert (approve.task_id, approve.role, approve.org_unit.code) == ("approve_change", "county_reviewer", "520199")
     decide(session, instance, "reviewer")
     session.refresh(instance)
     assert instance.status == InstanceStatus.completed
@@ -264,3 +266,28 @@ def test_the_list_as_each_role_may_read_it(session: Session) -> None:
     assert masked["students"][0]["id_number"] != pupil.id_number and "*" in masked["students"][0]["id_number"]
     assert graduation.default_month(date(2026, 6, 1)) == "2026-07"
     assert graduation.default_month(date(2026, 9, 1)) == "2027-07"
+
+
+def refused(session: Session, instance: ProcessInstance, username: str) -> None:
+    task = open_task(session, instance)
+    with pytest.raises(NotFound, match=f"找不到任务 {task.id}"):
+        workflows.complete_task(session, actor=user(session, username), task_id=task.id, data={"decision": "approve"},
+                                now=NOW)
+    assert open_task(session, instance).id == task.id
+
+
+def test_only_the_schools_principal_reviews_the_list_and_only_the_county_approves_it(session: Session) -> None:
+    pupil = sixth_grader(session, 343)
+    instance = submit(session, [pupil.id])
+    # The registrar who filed it, the county, another school's principal, the township: none reviews it.
+    for username in ("registrar1", "reviewer", "principal2", "township1"):
+        refused(session, instance, username)
+    decide(session, instance, "principal1")
+    assert open_task(session, instance).task_id == "approve_change"
+    for username in ("principal1", "registrar1", "township1", "aidcenter"):
+        refused(session, instance, username)
+    batch = batch_of(session, instance)
+    session.refresh(pupil)
+    assert batch.status == BatchStatus.open and pupil.status == S.active
+    assert periods(session, pupil) == [("2023-09", None)]
+

@@ -1,7 +1,7 @@
 """关键信息变更 (Art. 14) on a real database: a locked record changes only through the guardian's
 application with its signed scan, the school's review and the county's approval."""
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +15,8 @@ from registry.errors import Conflict, InvalidTransition, NotFound, PermissionDen
 from registry.file_store import LocalFileStore
 from registry.key_field_requests import KeyFieldRequest, RequestStatus
 from registry.students import Student
-from registry.workflows import HumanTask, InstanceStatus, ProcessInstance, TaskStatus
-from tests.factories import admit, make_id_number, user
+from registry.workflows import HumanTask, InstanceStatus, InstanceTimer, ProcessInstance, TaskStatus
+from tests.factories import SCHOOL_1, admit, make_id_number, user
 
 CONFIRMED = datetime(2023, 9, 20, 2, 0, tzinfo=UTC)  # locked 30 days later by default
 NOW = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)
@@ -82,6 +82,8 @@ def test_a_locked_record_changes_after_school_review_and_county_approval_with_be
     decide(session, instance, "principal1", "approve", task_id="review_change")
     approve = open_task(session, instance)
     assert (approve.task_id, approve.role) == ("approve_change", "county_reviewer")
+    # The county approves: its step is the county's (520199), not the school's like the review before it.
+    assert (review.org_unit.code, approve.org_unit.code) == (SCHOOL_1, "520199")
     data, text = workflows.task_view(session, approve)
     assert "新的身份证件号已在全县查重，无重复" in text and "姓名、身份证件号" in text
     decide(session, instance, "reviewer", "approve")
@@ -300,3 +302,53 @@ def test_the_registrar_may_withdraw_after_the_upload_until_the_principal_takes_i
     workflows.unclaim_task(session, actor=user(session, "principal1"), task_id=open_task(session, instance).id)
     workflows.withdraw(session, actor=registrar, instance_id=instance.id, reason="填错了", now=NOW)
     assert request_of(session, instance).status == RequestStatus.withdrawn
+
+
+def test_only_the_principal_of_the_students_school_reviews_and_only_the_county_approves(
+        session: Session, store: LocalFileStore) -> None:
+    student = enrolled(session, 137)
+    instance = file(session, store, student, {"name": "王晓红"})
+    review = open_task(session, instance)
+    for username in ("registrar1", "reviewer", "principal2"):
+        with pytest.raises(NotFound, match=f"找不到任务 {review.id}"):
+            workflows.complete_task(session, actor=user(session, username), task_id=review.id,
+                                    data={"decision": "approve"}, now=NOW)
+    session.refresh(review)
+    assert (review.status, review.completed_by_id) == (TaskStatus.open, None)
+    assert open_task(session, instance).id == review.id
+    decide(session, instance, "principal1", "approve", task_id="review_change")
+    approve = open_task(session, instance)
+    with pytest.raises(NotFound, match=f"找不到任务 {approve.id}"):
+        workflows.complete_task(session, actor=user(session, "principal1"), task_id=approve.id,
+                                data={"decision": "approve"}, now=NOW)
+    assert open_task(session, instance).id == approve.id
+    session.refresh(student)
+    assert student.name == "王小红" and request_of(session, instance).status == RequestStatus.open
+    assert session.scalar(select(func.count()).select_from(AuditEntry).where(
+        AuditEntry.action == "student.key_field_change", AuditEntry.object_id == str(student.id))) == 0
+
+
+def test_an_overdue_county_approval_is_flagged_and_stays_open_to_approve(session: Session,
+                                                                         store: LocalFileStore) -> None:
+    student = enrolled(session, 139)
+    instance = file(session, store, student, {"name": "王晓红"})
+    decide(session, instance, "principal1", "approve")
+    approve = open_task(session, instance)
+    timer = session.get(InstanceTimer, instance.id)
+    assert timer is not None and approve.task_id == "approve_change"
+    due = timer.due_at
+    assert due == NOW + timedelta(days=5)  # the boundary timer "P5D" from when the step opened
+    workflows.advance_instance(session, instance_id=instance.id, now=due - timedelta(minutes=1))
+    session.refresh(approve)
+    assert not approve.overdue
+    workflows.advance_instance(session, instance_id=instance.id, now=due + timedelta(seconds=1))
+    session.refresh(approve)
+    session.refresh(instance)
+    assert approve.overdue and approve.status == TaskStatus.open and instance.status == InstanceStatus.running
+    assert session.get(InstanceTimer, instance.id) is None
+    session.refresh(student)
+    assert student.name == "王小红"  # the timer decides nothing
+    decide(session, instance, "reviewer", "approve")
+    session.refresh(student)
+    assert student.name == "王晓红"
+

@@ -23,9 +23,15 @@ def test_registrar_corrects_an_ordinary_field_with_before_after_and_reason(sessi
                             today=TODAY + timedelta(days=200), reason="分班调整")
     entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "student.update",
                                                      AuditEntry.object_id == str(student.id))).one()
+    periods_before, periods_after = entry.before.pop("enrolment_periods"), entry.after.pop("enrolment_periods")
     assert entry.before == {"class_name": "三年级（1）班", "guardian_phone": "13800001234"}
     assert entry.after == {"class_name": "三年级（3）班", "guardian_phone": "13900002222"}
     assert entry.reason == "分班调整"
+    # The new class counts from the month of the correction (2027-04); the months before keep the old one.
+    assert [(p["from_month"], p["to_month"], p["class_name"]) for p in periods_before] == [
+        ("2023-09", None, "三年级（1）班")]
+    assert [(p["from_month"], p["to_month"], p["class_name"]) for p in periods_after] == [
+        ("2023-09", "2027-03", "三年级（1）班"), ("2027-04", None, "三年级（3）班")]
 
 
 def test_key_fields_are_correctable_until_the_grace_period_ends_then_locked(session: Session) -> None:

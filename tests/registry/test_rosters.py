@@ -53,7 +53,7 @@ def enrol(session: Session, school: OrgUnit, *, seq: int, name: str, grade: int 
                       student_number=id_number)
     session.add(student)
     session.flush()
-    session.add(EnrolmentPeriod(student_id=student.id, school_id=school.id, from_month=from_month, to_month=to_month))
+    session.add(EnrolmentPeriod.opening(student, school, from_month, to_month=to_month))
     session.flush()
     return student
 

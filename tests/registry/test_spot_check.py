@@ -529,6 +529,53 @@ def test_the_report_has_the_parameters_seed_sample_evidence_findings_and_rectifi
     assert [t["task_id"] for t in school["open_tasks"]] == ["rectify"]
 
 
+def to_rectification(session: Session) -> SpotCheckSchool:
+    """School A's part with one finding, waiting for its principal's rectification."""
+    school_a(session)
+    school_b(session)  # another school of the township, with a principal of its own
+    check = start_check(session, school_codes=[A], students_per_school=2, focus=["beneficiaries"], month="2025-09")
+    part = part_of(check, A)
+    first = part.students[0].student_id
+    act(session, part.instance_id, f"reg{A}", evidence_for(part))  # type: ignore[arg-type]
+    act(session, part.instance_id, "auditor", findings_for(part, **{f"s{first}": ("mismatch", "班级与纸质档案不符")}))  # type: ignore[arg-type]
+    return part
+
+
+def rectification(part: SpotCheckSchool) -> dict[str, Any]:
+    return {"spot_check_rectification": {"report": "已整改", "students": [
+        {"student_id": r.student_id, "measure": "已更正班级"} for r in part.students if r.finding != "none"]}}
+
+
+def test_another_schools_principal_cannot_rectify(session: Session) -> None:
+    part = to_rectification(session)
+    task = open_task(session, part.instance_id)  # type: ignore[arg-type]
+    assert (task.task_id, task.role, task.org_unit.code) == ("rectify", "school_principal", A)
+    for username in (f"pri{B}", "principal1"):
+        with pytest.raises(NotFound, match=f"找不到任务 {task.id}"):
+            workflows.complete_task(session, actor=user(session, username), task_id=task.id, data=rectification(part))
+        with pytest.raises(NotFound):
+            workflows.get_task(session, actor=user(session, username), task_id=task.id)
+    assert part.status == PartStatus.rectification and part.rectifications == []
+    assert open_task(session, part.instance_id).id == task.id  # type: ignore[arg-type]
+
+
+def test_the_county_reviewer_sees_but_cannot_verify_a_rectification(session: Session) -> None:
+    part = to_rectification(session)
+    act(session, part.instance_id, f"pri{A}", rectification(part), task_id="rectify")  # type: ignore[arg-type]
+    task = open_task(session, part.instance_id)  # type: ignore[arg-type]
+    # The lane is the auditor's (监督检查员), at the county: not the county reviewer's, nor the school's.
+    assert (task.task_id, task.role, task.org_unit.code) == ("verify_rectification", "auditor", "520199")
+    reviewer = user(session, "reviewer")
+    assert workflows.get_task(session, actor=reviewer, task_id=task.id).id == task.id  # oversees it
+    for actor in (reviewer, user(session, f"pri{A}")):
+        with pytest.raises(NotFound, match=f"找不到任务 {task.id}"):
+            workflows.complete_task(session, actor=actor, task_id=task.id,
+                                    data={"decision": "approve", "comment": "已整改到位"})
+    session.expire_all()
+    assert part.status == PartStatus.verification and [r.decision for r in part.rectifications] == [None]
+    assert open_task(session, part.instance_id).id == task.id  # type: ignore[arg-type]
+
+
 # Withdrawing -------------------------------------------------------------------------------------------------
 
 

@@ -1,6 +1,7 @@
 """student_transfer (转学, Art. 15) through the service layer on a real database."""
 
-from datetime import UTC, date, datetime
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -8,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from registry import attachments, transfers, workflows
+from registry import attachments, process_admin, report_submissions, transfers, workflows
 from registry.access import mask_id_number
 from registry.audit import AuditEntry
 from registry.errors import Conflict, DomainError, NotFound, PermissionDenied, RuleViolation
@@ -61,10 +62,10 @@ def open_task(session: Session, instance_id: int) -> HumanTask:
 
 
 def act(session: Session, instance: ProcessInstance, username: str, task_id: str,
-        data: dict[str, Any] | None = None) -> HumanTask:
+        data: dict[str, Any] | None = None, *, now: datetime | None = None) -> HumanTask:
     task = open_task(session, instance.id)
     assert task.task_id == task_id, task.task_id
-    workflows.complete_task(session, actor=user(session, username), task_id=task.id, data=data or APPROVE)
+    workflows.complete_task(session, actor=user(session, username), task_id=task.id, data=data or APPROVE, now=now)
     return task
 
 
@@ -272,6 +273,118 @@ def test_a_step_left_past_its_deadline_is_flagged_overdue_in_the_inbox(session: 
     assert confirm.overdue and confirm.status == TaskStatus.open
 
 
+REJECT = {"decision": "reject", "comment": "材料不全"}
+RETURN = {"decision": "return", "comment": "转学年月应为四月"}
+# Who acts at each step of the two kinds a school sends, in order.
+PATHS = {"in_county": [("principal1", "confirm_sending"), ("principal2", "accept_receiving"),
+                       ("reviewer", "approve_transfer")],
+         "out_of_county": [("principal1", "confirm_sending"), ("reviewer", "approve_transfer")]}
+
+
+def up_to(session: Session, instance: ProcessInstance, kind: str, step: str, *,
+          now: datetime | None = None) -> str:
+    """Approves every step of `kind` before `step`; returns who acts at `step`."""
+    path = PATHS[kind]
+    index = [task_id for _, task_id in path].index(step)
+    for username, task_id in path[:index]:
+        act(session, instance, username, task_id, now=now)
+    return path[index][0]
+
+
+def audit_actions(session: Session, instance: ProcessInstance) -> set[str]:
+    return set(session.scalars(select(AuditEntry.action).where(AuditEntry.instance_id == instance.id)))
+
+
+@pytest.mark.parametrize(("kind", "step"), [
+    ("in_county", "confirm_sending"), ("in_county", "approve_transfer"),
+    ("out_of_county", "confirm_sending"), ("out_of_county", "approve_transfer"),
+])
+def test_a_rejection_by_the_sending_school_or_the_county_ends_the_transfer_and_changes_nothing(
+        session: Session, kind: str, step: str) -> None:
+    student = active_student(session, 25)
+    instance = in_county(session, student, kind=kind)
+    rejected = act(session, instance, up_to(session, instance, kind, step), step, REJECT)
+
+    assert snapshot(session, student)[:3] == (SCHOOL_1, StudentStatus.active, [(SCHOOL_1, "2023-09", None)])
+    assert session.get(ProcessInstance, instance.id).status == "completed"  # type: ignore[union-attr]
+    assert session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id,
+                                                   HumanTask.status == TaskStatus.open)).all() == []
+    assert (rejected.outcome, rejected.comment) == ("reject", "材料不全")
+    entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "task.complete",
+                                                     AuditEntry.object_id == str(rejected.id))).one()
+    assert entry.after["task_id"] == step and entry.reason == "材料不全"
+    assert not {"student.transfer", "student.status_change"} & audit_actions(session, instance)
+
+
+@pytest.mark.parametrize(("kind", "step"), [
+    ("in_county", "confirm_sending"), ("in_county", "accept_receiving"),
+    ("out_of_county", "confirm_sending"), ("out_of_county", "approve_transfer"),
+])
+def test_a_return_at_any_step_goes_to_the_initiating_registrar_and_the_revised_month_is_the_one_applied(
+        session: Session, kind: str, step: str) -> None:
+    student = active_student(session, 26)
+    instance = in_county(session, student, kind=kind)
+    act(session, instance, up_to(session, instance, kind, step), step, RETURN)
+
+    revise = open_task(session, instance.id)
+    assert (revise.task_id, revise.role, revise.org_unit.code) == ("revise_transfer", "school_registrar", SCHOOL_1)
+    assert workflows.task_view(session, revise)[1].startswith("退回意见：转学年月应为四月")
+    assert snapshot(session, student)[:3] == (SCHOOL_1, StudentStatus.active, [(SCHOOL_1, "2023-09", None)])
+    workflows.complete_task(session, actor=user(session, "registrar1"), task_id=revise.id,
+                            data={"change_month": "2025-04"})
+    for username, task_id in PATHS[kind]:  # the whole way again, from the sending school's confirmation
+        act(session, instance, username, task_id)
+
+    fresh = session.get(Student, student.id)
+    assert fresh is not None
+    if kind == "in_county":
+        assert (fresh.status, fresh.school.code) == (StudentStatus.active, SCHOOL_2)
+        assert spans(session, fresh) == [(SCHOOL_1, "2023-09", "2025-03"), (SCHOOL_2, "2025-04", None)]
+    else:
+        assert (fresh.status, fresh.school.code) == (StudentStatus.transferred_out, SCHOOL_1)
+        assert spans(session, fresh) == [(SCHOOL_1, "2023-09", "2025-03")]
+    assert session.get(ProcessInstance, instance.id).status == "completed"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("kind", "step", "days"), [
+    ("in_county", "accept_receiving", 3), ("in_county", "approve_transfer", 5), ("out_of_county", "approve_transfer", 5),
+])
+def test_each_later_step_is_flagged_overdue_once_its_own_deadline_passes(
+        session: Session, kind: str, step: str, days: int) -> None:
+    student = active_student(session, 27)
+    opened = datetime(2025, 3, 2, 1, 0, tzinfo=UTC)
+    data = {"kind": kind, "student_id": student.id, "change_month": "2025-03",
+            **({"receiving_school_code": SCHOOL_2} if kind == "in_county" else {})}
+    instance, _ = workflows.start_process(session, actor=user(session, "registrar1"), process_id="student_transfer",
+                                          now=opened, data=data)
+    reached = opened + timedelta(days=1)
+    up_to(session, instance, kind, step, now=reached)
+    task = open_task(session, instance.id)
+    assert task.task_id == step
+
+    # The deadline counts from the day the step was reached, not from the start.
+    workflows.advance_instance(session, instance_id=instance.id, now=reached + timedelta(days=days, hours=-1))
+    session.refresh(task)
+    assert not task.overdue
+    workflows.advance_instance(session, instance_id=instance.id, now=reached + timedelta(days=days, hours=1))
+    session.refresh(task)
+    assert task.overdue and task.status == TaskStatus.open
+    assert session.get(ProcessInstance, instance.id).status == "running"  # type: ignore[union-attr]
+
+
+def test_the_county_approval_is_the_reviewers_and_no_principal_or_registrar_may_give_it(session: Session) -> None:
+    student = active_student(session, 28)
+    instance = in_county(session, student)
+    up_to(session, instance, "in_county", "approve_transfer")
+    approve = open_task(session, instance.id)
+    for stranger in ("principal1", "principal2", "registrar1", "registrar2"):
+        refused(session, student, NotFound, lambda name=stranger: workflows.complete_task(
+            session, actor=user(session, name), task_id=approve.id, data=APPROVE))
+    assert open_task(session, instance.id).id == approve.id
+    act(session, instance, "reviewer", "approve_transfer")
+    assert snapshot(session, student)[0] == SCHOOL_2
+
+
 # 转出县外 -------------------------------------------------------------------------------------------
 
 
@@ -385,6 +498,134 @@ def test_a_returned_transfer_in_is_revised_by_the_registrar_and_checked_again(
     assert session.get(ProcessInstance, instance.id).subject_label == "改名后"  # type: ignore[union-attr]
 
 
+def with_certificate(session: Session, instance: ProcessInstance, store: LocalFileStore, *,
+                     username: str = "registrar2", now: datetime | None = None) -> None:
+    registrar = user(session, username)
+    attach = open_task(session, instance.id)
+    attachments.attach(session, actor=registrar, task_id=attach.id, file_name="证明.pdf", data=PDF, store=store)
+    workflows.complete_task(session, actor=registrar, task_id=attach.id, data={"transfer_certificate": {}}, now=now)
+
+
+def pending_of(session: Session, instance: ProcessInstance) -> Student:
+    student = session.get(Student, instance.subject_id)
+    assert student is not None
+    session.refresh(student)
+    return student
+
+
+@pytest.mark.parametrize(("before", "step", "username"), [
+    ([], "review_transfer_in", "principal2"),
+    ([("principal2", "review_transfer_in")], "confirm_transfer_in", "reviewer"),
+])
+def test_into_county_rejected_by_the_principal_or_the_county_voids_its_pending_record(
+        session: Session, store: LocalFileStore, before: list[tuple[str, str]], step: str, username: str) -> None:
+    instance = into_county(session, 29)
+    with_certificate(session, instance, store)
+    for approver, task_id in before:
+        act(session, instance, approver, task_id)
+    act(session, instance, username, step, {"decision": "reject", "comment": "转学证明与学生信息不符"})
+
+    student = pending_of(session, instance)
+    assert (student.status, student.void_reason) == (StudentStatus.voided, "转学证明与学生信息不符")
+    assert spans(session, student) == []
+    assert session.get(ProcessInstance, instance.id).status == "completed"  # type: ignore[union-attr]
+    void = session.scalars(select(AuditEntry).where(AuditEntry.action == "student.void",
+                                                    AuditEntry.instance_id == instance.id)).one()
+    assert void.reason == "转学证明与学生信息不符" and void.after == {"status": "voided"}
+    assert "student.activate" not in audit_actions(session, instance)
+
+
+def test_into_county_returned_at_the_duplicate_step_is_corrected_and_checked_again(
+        session: Session, store: LocalFileStore) -> None:
+    existing = active_student(session, 30)
+    instance = into_county(session, 30, student=student_data(seq=101, birth=born(30), school_code=SCHOOL_2,
+                                                             enrolled_month="2021-09"))
+    with_certificate(session, instance, store)
+    act(session, instance, "reviewer", "resolve_transfer_in_duplicate", {"decision": "return", "comment": "证件号录错"})
+
+    revise = open_task(session, instance.id)
+    assert (revise.task_id, revise.role, revise.org_unit.code) == ("revise_transfer_in", "school_registrar", SCHOOL_2)
+    assert pending_of(session, instance).status == StudentStatus.pending
+    corrected = student_data(seq=103, birth=born(30), school_code=SCHOOL_2, enrolled_month="2021-09")
+    workflows.complete_task(session, actor=user(session, "registrar2"), task_id=revise.id, data={"student": corrected})
+    # Checked again: no longer the ID of a pupil of the county, so on to the principal.
+    act(session, instance, "principal2", "review_transfer_in")
+    act(session, instance, "reviewer", "confirm_transfer_in")
+
+    newcomer = pending_of(session, instance)
+    assert (newcomer.status, newcomer.id_number, newcomer.school.code) == (
+        StudentStatus.active, corrected["id_number"], SCHOOL_2)
+    assert spans(session, newcomer) == [(SCHOOL_2, "2025-03", None)]
+    session.refresh(existing)
+    assert (existing.status, existing.school.code) == (StudentStatus.active, SCHOOL_1)
+    assert spans(session, existing) == [(SCHOOL_1, "2023-09", None)]
+
+
+def test_into_county_returned_by_the_county_goes_back_to_the_registrar_and_through_the_principal_again(
+        session: Session, store: LocalFileStore) -> None:
+    instance = into_county(session, 31)
+    with_certificate(session, instance, store)
+    act(session, instance, "principal2", "review_transfer_in")
+    act(session, instance, "reviewer", "confirm_transfer_in", {"decision": "return", "comment": "班级有误"})
+
+    revise = open_task(session, instance.id)
+    assert (revise.task_id, revise.org_unit.code) == ("revise_transfer_in", SCHOOL_2)
+    assert workflows.task_view(session, revise)[1].startswith("退回意见：班级有误")
+    assert pending_of(session, instance).status == StudentStatus.pending
+    workflows.complete_task(session, actor=user(session, "registrar2"), task_id=revise.id, data={"student": student_data(
+        seq=103, birth=born(31), school_code=SCHOOL_2, enrolled_month="2021-09", class_name="三年级（2）班")})
+    act(session, instance, "principal2", "review_transfer_in")
+    act(session, instance, "reviewer", "confirm_transfer_in")
+
+    student = pending_of(session, instance)
+    assert (student.status, student.class_name) == (StudentStatus.active, "三年级（2）班")
+    assert spans(session, student) == [(SCHOOL_2, "2025-03", None)]
+    assert session.get(ProcessInstance, instance.id).status == "completed"  # type: ignore[union-attr]
+
+
+def test_the_county_confirmation_of_a_transfer_in_is_flagged_overdue_after_five_days(
+        session: Session, store: LocalFileStore) -> None:
+    opened = datetime(2025, 3, 2, 1, 0, tzinfo=UTC)
+    instance, _ = workflows.start_process(
+        session, actor=user(session, "registrar2"), process_id="student_transfer", now=opened,
+        data={"kind": "into_county", "change_month": "2025-03", "student": student_data(
+            seq=103, birth=born(32), school_code=SCHOOL_2, enrolled_month="2021-09")})
+    with_certificate(session, instance, store, now=opened)
+    reached = opened + timedelta(days=1)
+    act(session, instance, "principal2", "review_transfer_in", now=reached)
+    confirm = open_task(session, instance.id)
+    assert confirm.task_id == "confirm_transfer_in"
+
+    workflows.advance_instance(session, instance_id=instance.id, now=reached + timedelta(days=5, hours=-1))
+    session.refresh(confirm)
+    assert not confirm.overdue
+    workflows.advance_instance(session, instance_id=instance.id, now=reached + timedelta(days=5, hours=1))
+    session.refresh(confirm)
+    assert confirm.overdue and confirm.status == TaskStatus.open
+    assert pending_of(session, instance).status == StudentStatus.pending
+
+
+def test_a_transfer_in_is_reviewed_by_its_own_principal_and_confirmed_by_its_own_county_only(
+        session: Session, store: LocalFileStore) -> None:
+    other_county(session)
+    instance = into_county(session, 33)
+    with_certificate(session, instance, store)
+    review = open_task(session, instance.id)
+    for stranger in ("principal1", "neighbour_principal", "registrar2"):
+        with pytest.raises(NotFound):
+            workflows.complete_task(session, actor=user(session, stranger), task_id=review.id, data=APPROVE)
+    act(session, instance, "principal2", "review_transfer_in")
+    confirm = open_task(session, instance.id)
+    for stranger in ("neighbour_reviewer", "principal2", "registrar2"):
+        with pytest.raises(NotFound):
+            workflows.complete_task(session, actor=user(session, stranger), task_id=confirm.id, data=APPROVE)
+    assert open_task(session, instance.id).id == confirm.id
+    student = pending_of(session, instance)
+    assert student.status == StudentStatus.pending and spans(session, student) == []
+    act(session, instance, "reviewer", "confirm_transfer_in")
+    assert pending_of(session, instance).status == StudentStatus.active
+
+
 def test_withdrawing_a_transfer_in_voids_its_pending_record(session: Session) -> None:
     instance = into_county(session, 11)
     workflows.withdraw(session, actor=user(session, "registrar2"), instance_id=instance.id, reason="录错学校")
@@ -482,6 +723,133 @@ def test_a_student_with_an_open_request_cannot_be_transferred_again(session: Ses
     error = refused(session, student, Conflict,
                     lambda: start(session, "registrar1", student_id=student.id, change_month="2025-04", **second))
     assert f"已有办理中的“转学”（流程编号 {first.id}）" in error.message
+
+
+def test_a_suspended_transfer_blocks_a_second_one_and_applies_alone_once_resumed(session: Session) -> None:
+    student = active_student(session, 34)
+    first = in_county(session, student)
+    admin = user(session, "processadmin")
+    process_admin.suspend(session, actor=admin, instance_id=first.id, reason="核查转入学校")
+    error = refused(session, student, Conflict, lambda: in_county(session, student, receiving_school_code=SCHOOL_3,
+                                                                  change_month="2025-04"))
+    assert error.message == (f"张小明已有未办结的“转学”（流程编号 {first.id}，已暂停），"
+                             "须待流程管理员恢复后办结或将其取消，再申请")
+    assert error.details == [{"field": "student_id", "message": error.message}]
+
+    process_admin.resume(session, actor=admin, instance_id=first.id)
+    for username, task_id in PATHS["in_county"]:
+        act(session, first, username, task_id)
+    assert snapshot(session, student) == (SCHOOL_2, StudentStatus.active,
+                                          [(SCHOOL_1, "2023-09", "2025-02"), (SCHOOL_2, "2025-03", None)], 1)
+
+
+def test_a_transfer_stopped_in_error_blocks_a_second_one(session: Session) -> None:
+    student = active_student(session, 35)
+    first = in_county(session, student, kind="out_of_county")
+    workflows.mark_error(session, first, element_id="transfer_out", message="转出县外失败", now=CONFIRMED)
+    error = refused(session, student, Conflict, lambda: in_county(session, student, change_month="2025-04"))
+    assert f"已有未办结的“转学”（流程编号 {first.id}，出错）" in error.message
+
+
+@pytest.mark.parametrize("kind", ["in_county", "out_of_county"])
+def test_a_transfer_applied_to_a_child_who_has_left_the_sending_school_is_refused(session: Session, kind: str) -> None:
+    student = active_student(session, 36)
+    stale = in_county(session, student, kind=kind)
+    up_to(session, stale, kind, "approve_transfer")
+    # Moved meanwhile by a request the guard never saw (filed while it counted running instances only).
+    transfers.move_within_county(session, student_id=student.id, to_school_code=SCHOOL_3, change_month="2024-09",
+                                 actor=None)
+    approve = open_task(session, stale.id)
+    error = refused(session, student, Conflict, lambda: workflows.complete_task(
+        session, actor=user(session, "reviewer"), task_id=approve.id, data=APPROVE))
+    assert error.message == ("该生已不在申请时的转出学校城关镇中心小学，现在就读新场乡中心小学：本次转学申请已过时，不能办理。"
+                             "请驳回本申请；如仍需转学，由现在就读的学校重新申请")
+    assert open_task(session, stale.id).id == approve.id  # the county's step waits for its rejection
+    act(session, stale, "reviewer", "approve_transfer", REJECT)
+    assert snapshot(session, student)[:3] == (SCHOOL_3, StudentStatus.active,
+                                              [(SCHOOL_1, "2023-09", "2024-08"), (SCHOOL_3, "2024-09", None)])
+
+
+def open_status_change(session: Session, student: Student) -> ProcessInstance:
+    instance, _ = workflows.start_process(session, actor=user(session, "registrar1"), process_id="status_change",
+                                          data={"student_id": student.id, "to_status": "suspended",
+                                                "effective_month": "2025-03", "reason": "因病休学"})
+    return instance
+
+
+def open_key_field_change(session: Session, student: Student) -> ProcessInstance:
+    instance, _ = workflows.start_process(session, actor=user(session, "registrar1"), process_id="key_field_change",
+                                          data={"student_id": student.id, "changes": {"name": "张晓明"},
+                                                "reason": "户口簿登记为新姓名，监护人申请更正"})
+    return instance
+
+
+def open_graduation_list(session: Session, student: Student) -> ProcessInstance:
+    instance, _ = workflows.start_process(session, actor=user(session, "registrar1"), process_id="status_change",
+                                          data={"to_status": "graduated", "school_code": SCHOOL_1,
+                                                "effective_month": "2026-07", "student_ids": [student.id]})
+    assert instance.subject_type == "graduation_batch"
+    return instance
+
+
+SIXTH_GRADER = {"grade": 6, "class_name": "六年级（1）班"}  # a graduation list names the final grade only
+
+
+@pytest.mark.parametrize("kind", ["in_county", "out_of_county"])
+@pytest.mark.parametrize(("opener", "process_name", "overrides"), [
+    (open_status_change, "学籍异动", {}), (open_key_field_change, "关键信息变更", {}),
+    (open_graduation_list, "学籍异动", SIXTH_GRADER),
+])
+def test_an_open_status_change_key_field_change_or_graduation_list_blocks_a_transfer(
+        session: Session, kind: str, opener: Callable[[Session, Student], ProcessInstance], process_name: str,
+        overrides: dict[str, Any]) -> None:
+    student = active_student(session, 37, **overrides)
+    opened = opener(session, student)
+    error = refused(session, student, Conflict, lambda: in_county(session, student, kind=kind))
+    assert error.message == f"张小明已有办理中的“{process_name}”（流程编号 {opened.id}），须待其办结或撤回后再申请"
+
+
+REPORTED_MARCH = "转学年月：城关镇中心小学已上报“2025年3月”报表，2025-03 及以前各月的数字已冻结，转学年月须晚于 2025-03"
+
+
+@pytest.mark.parametrize(("kind", "year", "month", "submitted", "too_early", "allowed", "message"), [
+    ("in_county", 2025, 3, datetime(2025, 4, 3, 2, 0, tzinfo=UTC), "2025-03", "2025-04", REPORTED_MARCH),
+    ("out_of_county", 2025, 3, datetime(2025, 4, 3, 2, 0, tzinfo=UTC), "2024-12", "2025-04", REPORTED_MARCH),
+    # The school-year report, due on 15 September, froze September; the rest of the year it only forecast.
+    ("in_county", 2024, None, datetime(2024, 9, 12, 2, 0, tzinfo=UTC), "2024-09", "2024-10",
+     "转学年月：城关镇中心小学已上报“2024–2025 学年”报表，2024-09 及以前各月的数字已冻结，转学年月须晚于 2024-09"),
+])
+def test_a_change_month_the_sending_school_has_already_reported_is_refused(
+        session: Session, kind: str, year: int, month: int | None, submitted: datetime, too_early: str, allowed: str,
+        message: str) -> None:
+    student = active_student(session, 38)
+    report_submissions.submit_school_report(session, actor=user(session, "principal1"), school_code=SCHOOL_1,
+                                            year=year, month=month, now=submitted)
+    error = refused(session, student, RuleViolation,
+                    lambda: in_county(session, student, kind=kind, change_month=too_early))
+    assert error.details == [{"field": "change_month", "message": message}]
+    assert in_county(session, student, kind=kind, change_month=allowed).status == "running"
+
+
+def test_a_report_submitted_while_the_transfer_waits_refuses_its_approval_until_the_month_is_moved(
+        session: Session) -> None:
+    student = active_student(session, 39)
+    instance = in_county(session, student, change_month="2025-04")
+    up_to(session, instance, "in_county", "approve_transfer")
+    report_submissions.submit_school_report(session, actor=user(session, "registrar1"), school_code=SCHOOL_1,
+                                            year=2025, month=4, now=datetime(2025, 5, 6, 2, 0, tzinfo=UTC))
+    approve = open_task(session, instance.id)
+    error = refused(session, student, RuleViolation, lambda: workflows.complete_task(
+        session, actor=user(session, "reviewer"), task_id=approve.id, data=APPROVE))
+    assert error.details == [{"field": "change_month", "message": "转学年月：城关镇中心小学已上报“2025年4月”报表，"
+                              "2025-04 及以前各月的数字已冻结，转学年月须晚于 2025-04"}]
+
+    act(session, instance, "reviewer", "approve_transfer", {"decision": "return", "comment": "四月已上报，请改为五月"})
+    workflows.complete_task(session, actor=user(session, "registrar1"), task_id=open_task(session, instance.id).id,
+                            data={"change_month": "2025-05"})
+    for username, task_id in PATHS["in_county"]:
+        act(session, instance, username, task_id)
+    assert spans(session, student) == [(SCHOOL_1, "2023-09", "2025-04"), (SCHOOL_2, "2025-05", None)]
 
 
 def test_the_receiving_school_cannot_find_a_child_of_another_county(session: Session) -> None:

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from registry import report_submissions, reports, subsidy
 from registry.audit import AuditEntry
 from registry.errors import NotFound, PermissionDenied, RuleViolation
-from registry.students import EnrolmentPeriod
+from registry.students import EnrolmentPeriod, period_values
 from registry.subsidy import MealModels, Pupil, RateBook, SubsidyRate, month_line
 from tests import subsidy_county as fixture
 from tests.subsidy_county import SCHOOL_A, SCHOOL_B, SCHOOL_C
@@ -210,7 +210,8 @@ def test_overlapping_periods_are_flagged_not_hidden(session: Session, county: fi
     s1 = county.pupils["s1"]
     # A period written by hand around the services: the explanation must show the double month.
     b = county.pupils["s4"].school_id
-    session.add(EnrolmentPeriod(student_id=s1.id, school_id=b, from_month="2024-10", to_month="2024-10"))
+    session.add(EnrolmentPeriod(student_id=s1.id, school_id=b, from_month="2024-10", to_month="2024-10",
+                                **period_values(s1)))
     session.flush()
     session.expire(s1, ["periods"])
     result = subsidy.student_subsidy(session, actor=county.users["reviewer"], student_id=s1.id, year=2024,
