@@ -1,9 +1,10 @@
 """Sending notifications: SMTP (STARTTLS, login), the outbox when no SMTP server is set, and webhooks.
 
-Each message: claimed (its own transaction, with the others of the batch), handed over, and
-recorded as sent in a transaction of its own as soon as the server accepted it (registry/notifications.py
-says why that makes "exactly once" hold up to one repeat after a crash). The Message-ID and the
-webhook's Idempotency-Key are the row's, so even that one repeat can be recognised by the receiver.
+Each message: claimed (its own transaction, with the others of the batch), its lease renewed right
+before it is handed over — or skipped if another worker has claimed it since — and recorded as sent
+in a transaction of its own as soon as the server accepted it (registry/notifications.py says why
+that makes "exactly once" hold up to one repeat after a crash). The Message-ID and the webhook's
+Idempotency-Key are the row's, so even that one repeat can be recognised by the receiver.
 """
 
 import hashlib
@@ -55,6 +56,9 @@ class Outgoing:
     link: str | None
     task_id: int | None
     created_at: datetime
+    # This worker's claim on the row, as its claim set it: what renew_claim and record_failure check.
+    attempts: int
+    lease_until: datetime
 
 
 class Outbound:
@@ -186,21 +190,33 @@ def deliver(factory: sessionmaker[Session], *, settings: Settings, ids: list[int
     """Send up to `limit` due messages (only those among `ids` when given); returns how many went out.
     `now` fixes the clock (tests); otherwise each record carries the moment it was made."""
     start = now or utcnow()
+    lease = timedelta(seconds=settings.notify_lease_seconds)
     with unit_of_work(factory) as session:
         claimed = [Outgoing(id=n.id, dedup_key=n.dedup_key, channel=n.channel, kind=n.kind, address=n.address,
-                            subject=n.subject, body=n.body, link=n.link, task_id=n.task_id, created_at=n.created_at)
+                            subject=n.subject, body=n.body, link=n.link, task_id=n.task_id, created_at=n.created_at,
+                            attempts=n.attempts, lease_until=start + lease)
                    for n in notifications.claim(session, now=start, ids=ids, limit=limit,
-                                                max_attempts=settings.notify_max_attempts,
-                                                lease_until=start + timedelta(seconds=settings.notify_lease_seconds))]
+                                                max_attempts=settings.notify_max_attempts, lease_until=start + lease)]
     sent = 0
     with Outbound(settings) as out, _records(factory) as records:
         for item in claimed:
+            # The claim's lease covers the whole batch, which a slow server can outlast; another worker's flush
+            # then claims the rest. Renewed before each send, or skipped once it is another's: no message goes
+            # out from two workers, and a crash leaves only this one message sending until its lease runs out.
+            until = (now or utcnow()) + lease
+            with records.begin():
+                mine = notifications.renew_claim(records, notification_id=item.id, attempts=item.attempts,
+                                                 lease_until=item.lease_until, until=until)
+            if not mine:
+                log.info("notification %s skipped: claimed by another worker after this one's lease ran out", item.id)
+                continue
             try:
                 transport = out.send(item)
             except DeliveryError as err:
                 log.warning("notification %s not sent: %s", item.id, err)
                 with unit_of_work(factory) as session:
-                    notifications.record_failure(session, notification_id=item.id, error=str(err), now=now or utcnow(),
+                    notifications.record_failure(session, notification_id=item.id, attempts=item.attempts,
+                                                 lease_until=until, error=str(err), now=now or utcnow(),
                                                  retry_seconds=settings.notify_retry_seconds,
                                                  max_attempts=settings.notify_max_attempts)
                 continue

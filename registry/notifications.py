@@ -9,8 +9,10 @@ table, so creating the same reminder twice creates nothing the second time. Send
 (registry/delivery.py) claims a row, hands the message to the SMTP server or webhook, and records
 the send only after it was accepted, in a transaction of its own per message: a worker that dies
 between the two leaves that one row `sending`, and it goes out again when its lease runs out —
-that one message, never a stream. Failures are retried with backoff, then the row is `failed`,
-which county_admin sees at /notifications/outbox.
+that one message, never a stream. The lease is renewed right before each send (`renew_claim`), and a
+row another worker claimed after it ran out is skipped, so a slow server never doubles a batch.
+Failures are retried with backoff, then the row is `failed`, which county_admin sees at
+/notifications/outbox (and counted on their home page).
 """
 
 import re
@@ -455,7 +457,27 @@ def claim(session: Session, *, now: datetime, lease_until: datetime, max_attempt
     return claimed
 
 
-# Built once: it runs once per message sent, in a transaction of its own (bench/RESULTS.md).
+# The claim a worker holds on a row: its attempt number and lease end, both set by that worker's claim
+# (or renewal). Any other claim changes both, so a row whose two still match is still this worker's.
+_RENEW_CLAIM = (update(Notification.__table__)
+                .where(Notification.id == bindparam("claimed_id"), Notification.status == Status.sending,
+                       Notification.attempts == bindparam("claimed_attempts"),
+                       Notification.next_attempt_at == bindparam("claimed_until"))
+                .values(next_attempt_at=bindparam("until")))
+
+
+def renew_claim(session: Session, *, notification_id: int, attempts: int, lease_until: datetime,
+                until: datetime) -> bool:
+    """Extend this worker's lease on a claimed row to `until`, right before sending it; False (and nothing
+    changed) when it is no longer this worker's: its lease ran out and another worker claimed it, or it
+    was recorded meanwhile. One statement, so the check and the renewal cannot be split by another claim."""
+    result = session.connection().execute(_RENEW_CLAIM, {"claimed_id": notification_id, "claimed_attempts": attempts,
+                                                         "claimed_until": lease_until, "until": until})
+    return result.rowcount == 1
+
+
+# Built once: it runs once per message sent, in a transaction of its own (bench/RESULTS.md). Not limited to
+# the sender's own claim: the message is out, and a worker that claimed the row since must not send it again.
 _RECORD_SENT = (update(Notification.__table__)
                 .where(Notification.id == bindparam("sent_id"), Notification.status == Status.sending)
                 .values(status=Status.sent, transport=bindparam("via"), sent_at=bindparam("at"), next_attempt_at=None,
@@ -466,12 +488,15 @@ def record_sent(session: Session, *, notification_id: int, transport: str, now: 
     session.connection().execute(_RECORD_SENT, {"sent_id": notification_id, "via": transport, "at": now})
 
 
-def record_failure(session: Session, *, notification_id: int, error: str, now: datetime, retry_seconds: float,
-                   max_attempts: int) -> Status:
-    """Back to pending after a growing pause, or failed after the last attempt (then audited, for county_admin)."""
-    row = session.get(Notification, notification_id)
+def record_failure(session: Session, *, notification_id: int, attempts: int, lease_until: datetime, error: str,
+                   now: datetime, retry_seconds: float, max_attempts: int) -> Status:
+    """Back to pending after a growing pause, or failed after the last attempt (then audited, for county_admin).
+    Only while the row is still the failing worker's claim (`attempts`, `lease_until`): another's is left alone."""
+    row = session.get(Notification, notification_id, with_for_update=is_postgres(session))
     if row is None or row.status != Status.sending:
         return Status(row.status) if row else Status.failed
+    if row.attempts != attempts or row.next_attempt_at != lease_until:
+        return Status(row.status)
     row.last_error = error[:2000]
     if row.attempts >= max_attempts:
         row.status, row.next_attempt_at = Status.failed, None
@@ -491,9 +516,13 @@ def compose_digests(session: Session, *, now: datetime) -> list[int]:
     local = now.astimezone(zone)
     day = local.date() if local.time() >= DIGEST_TIME else local.date() - timedelta(days=1)
     cutoff = datetime.combine(day, DIGEST_TIME, tzinfo=zone)
-    held = list(session.scalars(select(Notification).where(Notification.status == Status.held,
-                                                           Notification.created_at <= cutoff)
-                                .order_by(Notification.recipient_id, Notification.channel, Notification.id)))
+    query = (select(Notification).where(Notification.status == Status.held, Notification.created_at <= cutoff)
+             .order_by(Notification.recipient_id, Notification.channel, Notification.id))
+    if is_postgres(session):
+        # Two scans at once: the second skips what the first is digesting, instead of reading the same held
+        # rows and composing them again. SQLite's write lock from BEGIN (make_engine) serializes them already.
+        query = query.with_for_update(skip_locked=True)
+    held = list(session.scalars(query))
     groups: dict[tuple[int, str], list[Notification]] = {}
     for row in held:
         groups.setdefault((row.recipient_id, row.channel), []).append(row)

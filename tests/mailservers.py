@@ -1,6 +1,7 @@
 """Real receivers on 127.0.0.1 for notification tests: an SMTP server (aiosmtpd) and a webhook
 receiver (http.server), each in a thread of the test process, recording what they accepted."""
 
+import asyncio
 import json
 import socket
 import ssl
@@ -31,18 +32,24 @@ class SmtpSink:
     """Accepts mail (or refuses it while `refuse` is set) and keeps each accepted message.
 
     `hold` (an Event) makes the server wait before answering DATA: the message is in, the
-    client has no "250" yet — the moment a crash repeats a message."""
+    client has no "250" yet — the moment a crash repeats a message. `delay` (seconds) makes it a
+    slow relay: each message takes that long before it is taken, other connections carrying on."""
 
     messages: list[EmailMessage] = field(default_factory=list)
+    senders: list[str] = field(default_factory=list)  # the envelope's MAIL FROM of each accepted message
     refuse: str | None = None
     hold: threading.Event | None = None
+    delay: float = 0.0
     received: threading.Event = field(default_factory=threading.Event)
 
     async def handle_DATA(self, server: Any, session: Session, envelope: Envelope) -> str:
+        if self.delay:
+            await asyncio.sleep(self.delay)
         if self.refuse:
             return self.refuse
         message = message_from_bytes(envelope.content or b"", policy=policy.default)
         self.messages.append(message)  # type: ignore[arg-type]
+        self.senders.append(str(envelope.mail_from))
         self.received.set()
         if self.hold is not None:
             self.hold.wait(60)
@@ -82,8 +89,9 @@ def self_signed_cert(folder: Path) -> tuple[Path, Path]:
 
 @dataclass
 class WebhookSink:
-    posts: list[dict[str, Any]] = field(default_factory=list)
+    posts: list[dict[str, Any]] = field(default_factory=list)  # those answered with a 2xx status
     headers: list[dict[str, str]] = field(default_factory=list)
+    calls: int = 0  # every post, whatever the answer
     status: int = 200
     location: str | None = None  # with a 3xx status: where the receiver redirects
 
@@ -97,6 +105,7 @@ def start_webhook(sink: WebhookSink) -> tuple[ThreadingHTTPServer, str]:
     class Receiver(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 - http.server's name
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            sink.calls += 1
             if sink.status < 300:
                 sink.posts.append(json.loads(body))
                 sink.headers.append(dict(self.headers))

@@ -17,6 +17,7 @@ from registry import (
     drafts,
     imports,
     inbox,
+    notifications,
     reminders,
     schools,
     status_changes,
@@ -83,6 +84,8 @@ def home(request: Request, session: DbSession, user: PageUser) -> Response:
                                           "overdue": overdue[inbox.Tab.mine] + overdue[inbox.Tab.to_claim],
                                           "deadlines": inbox.next_deadlines(session, actor=user), "now": utcnow(),
                                           "escalated": reminders.escalated_tasks(session, actor=user),
+                                          "failed_sends": notifications.failed_count(session, actor=user)
+                                          if notifications.may_read_outbox(user) else 0,
                                           "startable": workflows.startable_processes(session, actor=user)})
 
 

@@ -1,6 +1,8 @@
 """Sending notifications to a real SMTP server (aiosmtpd) and a real webhook receiver on 127.0.0.1:
-login and STARTTLS, the outbox without SMTP, dedup, retries with backoff then a failure county_admin
-sees, and a crash between send and record repeating that one message only."""
+login and STARTTLS, the configured sender, the outbox without SMTP, dedup, retries with backoff (SMTP
+and webhook) then a failure county_admin sees, a row another worker claimed after the lease ran out,
+and a crash between send and record repeating that one message only. Two workers at once:
+tests/registry/test_concurrency.py."""
 
 import shutil
 import threading
@@ -123,6 +125,19 @@ def test_without_an_smtp_server_emails_are_kept_in_the_outbox_for_county_admin(
         notifications.outbox(session, actor=user(session, "reviewer"))
 
 
+def test_the_configured_sender_is_the_from_header_and_the_envelope_sender(
+        session: Session, sessions: sessionmaker[Session], smtp: int, sink: SmtpSink) -> None:
+    reminder(session, email_address="wang@school.example.cn")
+    # What MEALROLL_SMTP_SENDER sets: a county's own name and mailbox instead of the default noreply@localhost.
+    settings = mail_settings(smtp, smtp_sender="平塘县教育局营养办 <yyb@pingtang.example.cn>")
+    assert delivery.deliver(sessions, settings=settings, now=NOW) == 1
+    (message,) = sink.messages
+    (sender,) = message["From"].addresses
+    assert (sender.display_name, sender.addr_spec) == ("平塘县教育局营养办", "yyb@pingtang.example.cn")
+    assert sink.senders == ["yyb@pingtang.example.cn"]
+    assert message["Message-ID"].endswith("@pingtang.example.cn>")
+
+
 def test_a_webhook_gets_the_message_as_json_with_an_idempotency_key(
         session: Session, sessions: sessionmaker[Session]) -> None:
     hook = WebhookSink()
@@ -182,6 +197,64 @@ def test_a_failing_server_is_retried_with_backoff_then_the_failure_is_visible_to
     assert row(session, mail_id).status == Status.sent and len(sink.messages) == 1
 
 
+def test_a_webhook_answering_500_is_retried_with_backoff_then_the_failure_is_visible_to_county_admin(
+        session: Session, sessions: sessionmaker[Session]) -> None:
+    hook = WebhookSink(status=500)
+    server, url = start_webhook(hook)
+    settings = mail_settings(None, webhook_allow_private=True)  # the receiver runs on 127.0.0.1
+    try:
+        (hook_id,) = reminder(session, email=False, webhook=True, webhook_url=url)
+        assert delivery.deliver(sessions, settings=settings, now=NOW) == 0
+        first = row(session, hook_id)
+        assert (first.status, first.attempts, first.next_attempt_at) == (Status.pending, 1, NOW + timedelta(seconds=60))
+        assert "HTTP 500" in (first.last_error or "")
+        assert delivery.deliver(sessions, settings=settings, now=NOW + timedelta(seconds=59)) == 0  # not yet
+        assert hook.calls == 1
+        assert delivery.deliver(sessions, settings=settings, now=NOW + timedelta(seconds=60)) == 0
+        assert row(session, hook_id).next_attempt_at == NOW + timedelta(seconds=60 + 120)
+        assert delivery.deliver(sessions, settings=settings, now=NOW + timedelta(seconds=180)) == 0
+    finally:
+        stop_webhook(server)
+    failed = row(session, hook_id)
+    assert (failed.status, failed.attempts, failed.next_attempt_at, hook.calls) == (Status.failed, 3, None, 3)
+    assert hook.posts == []
+    rows, total = notifications.outbox(session, actor=user(session, "admin"), view=OutboxView.failed)
+    assert total == 1 and rows[0][0].id == hook_id and rows[0][0].channel == Channel.webhook
+    assert notifications.failed_count(session, actor=user(session, "admin")) == 1
+    with pytest.raises(PermissionDenied):
+        notifications.outbox(session, actor=user(session, "township1"), view=OutboxView.failed)
+    assert session.scalars(select(AuditEntry.action).where(AuditEntry.object_type == "notification",
+                                                           AuditEntry.object_id == str(hook_id))).all() == [
+        "notification.failed"]
+
+
+def test_a_row_claimed_again_after_its_lease_ran_out_is_no_longer_the_first_workers(
+        session: Session, sessions: sessionmaker[Session]) -> None:
+    (mail_id,) = reminder(session, email_address="wang@school.example.cn")
+    lease = NOW + timedelta(seconds=120)
+    with sessions() as s, s.begin():
+        (first,) = notifications.claim(s, now=NOW, lease_until=lease, max_attempts=5)
+        assert notifications.renew_claim(s, notification_id=mail_id, attempts=first.attempts, lease_until=lease,
+                                         until=lease)
+    # The first worker stalls past its lease; another worker claims the row.
+    later = NOW + timedelta(seconds=121)
+    with sessions() as s, s.begin():
+        (second,) = notifications.claim(s, now=later, lease_until=later + timedelta(seconds=120), max_attempts=5)
+    with sessions() as s, s.begin():
+        # The first may neither send it (its renewal fails) nor put it back to pending with its late failure.
+        assert not notifications.renew_claim(s, notification_id=mail_id, attempts=first.attempts, lease_until=lease,
+                                             until=later + timedelta(seconds=120))
+        assert notifications.record_failure(s, notification_id=mail_id, attempts=first.attempts, lease_until=lease,
+                                            error="timeout", now=later, retry_seconds=60,
+                                            max_attempts=5) == Status.sending
+    held = row(session, mail_id)
+    assert (held.status, held.attempts, held.next_attempt_at, held.last_error) == (
+        Status.sending, second.attempts, later + timedelta(seconds=120), None)
+    with sessions() as s, s.begin():
+        assert notifications.renew_claim(s, notification_id=mail_id, attempts=second.attempts,
+                                         lease_until=later + timedelta(seconds=120), until=later + timedelta(seconds=150))
+
+
 def test_a_wrong_smtp_password_is_a_failure_to_retry(session: Session, sessions: sessionmaker[Session],
                                                      smtp: int, sink: SmtpSink) -> None:
     (mail_id,) = reminder(session, email_address="wang@school.example.cn")
@@ -206,7 +279,7 @@ def test_a_crash_between_send_and_record_repeats_that_one_message_only(
     out = delivery.Outbound(settings)
     out.send(delivery.Outgoing(id=ids[0], dedup_key="", channel=Channel.email, kind="reminder",
                                address="wang@school.example.cn", subject="x", body="x", link=None, task_id=None,
-                               created_at=NOW))
+                               created_at=NOW, attempts=1, lease_until=NOW + timedelta(seconds=120)))
     out.close()
     # While its lease runs, nobody else sends them.
     assert delivery.deliver(sessions, settings=settings, now=NOW + timedelta(seconds=60)) == 0

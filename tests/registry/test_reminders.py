@@ -1,6 +1,6 @@
 """Deadline reminders on a real database with a controlled clock: who hears, when, once; overdue
-notices each working day; escalation one level up; moving a due date; daily digests; the county's
-working-day calendar."""
+notices each working day; escalation one level up (school → township, township → county reviewer,
+county → county admin); moving a due date; daily digests; the county's working-day calendar."""
 
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from registry import applications, notifications, reminders, workflows, working_days
+from registry import applications, notifications, process_admin, reminders, workflows, working_days
 from registry.audit import AuditEntry
 from registry.errors import InvalidTransition, NotFound, PermissionDenied, RuleViolation
 from registry.file_store import LocalFileStore
@@ -161,6 +161,43 @@ def test_a_county_step_overdue_is_escalated_to_the_county_admin(session: Session
     assert [t.id for t, _ in reminders.escalated_tasks(session, actor=user(session, "reviewer"))] == [confirm.id]
 
 
+def township_step(session: Session) -> HumanTask:
+    """A one-step process whose step is the township officer's (no shipped process opens one at once): the
+    modeler's new-process template with its lane given to township_officer, due a day after it opens."""
+    bpmn = (process_admin.NEW_PROCESS_TEMPLATE.replace("new_process", "rm_township_check")
+            .replace('name="county_reviewer"', 'name="township_officer"').replace('value="P5D"', 'value="P1D"'))
+    process_admin.deploy_version(session, actor=user(session, "processadmin"), bpmn=bpmn.encode(), note="测试乡镇环节")
+    instance, _ = workflows.start_process(session, actor=user(session, "township1"), process_id="rm_township_check",
+                                          data={}, now=OPENED)
+    task = session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id)).one()
+    assert task.role == "township_officer" and task.org_unit.code == "520199101"
+    assert task.due_at == OPENED + timedelta(days=1)  # Wednesday 9-2
+    return task
+
+
+def test_a_township_step_overdue_is_escalated_to_the_county_reviewer(session: Session,
+                                                                      sessions: sessionmaker[Session]) -> None:
+    task = township_step(session)
+    session.commit()
+    for day in (1, 3, 4):
+        reminders.scan(sessions, now=local(9, day, 9))
+    assert [n.dedup_key.split(":")[2] for n in sent_to(session, "township1", kind=Kind.overdue)] == [
+        "overdue@2026-09-03", "overdue@2026-09-04"]
+    assert sent_to(session, "reviewer", kind=Kind.escalation) == []
+
+    reminders.scan(sessions, now=local(9, 7, 9))  # Monday: the third working day overdue
+    (notice,) = sent_to(session, "reviewer", kind=Kind.escalation)
+    assert notice.subject == "【逾期上报】城关镇：审核已逾期 3 个工作日"
+    assert "县营养办审核员督办" in notice.body and notice.task_id == task.id
+    assert sent_to(session, "admin", kind=Kind.escalation) == [] and sent_to(session, "township1", kind=Kind.escalation) == []
+    assert [t.id for t, _ in reminders.escalated_tasks(session, actor=user(session, "reviewer"))] == [task.id]
+    entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "task.escalate")).one()
+    assert user(session, "reviewer").id in entry.after["notified"]
+
+    reminders.scan(sessions, now=local(9, 8, 9))
+    assert len(sent_to(session, "reviewer", kind=Kind.escalation)) == 1  # escalated once
+
+
 def test_a_make_up_working_day_gets_an_overdue_reminder_and_a_holiday_none(session: Session,
                                                                           sessions: sessionmaker[Session]) -> None:
     # Due Friday 9-18; Sunday 9-20 is a make-up working day (National Day), Friday 9-25 中秋节.
@@ -186,27 +223,31 @@ def test_a_county_holiday_is_no_working_day(session: Session, sessions: sessionm
 
 def test_a_year_the_calendar_lacks_fails_loudly_and_county_admin_sees_why(session: Session,
                                                                          sessions: sessionmaker[Session]) -> None:
-    opened = datetime(2026, 12, 28, 10, tzinfo=ZONE)
-    task = submit(session, opened=opened)  # due 12-31; overdue from 2027-01-01
+    # 2100: no chinese-calendar release will cover it (each covers the years announced so far), and still a
+    # year the county may enter itself. The deadline is moved there the way a supervisor would move it.
+    task = submit(session)
+    moved_on = datetime(2099, 12, 28, 10, tzinfo=ZONE)  # a Monday
+    reminders.change_due_date(session, actor=user(session, "township1"), task_id=task.id, due_on=date(2099, 12, 31),
+                              reason="测试远期日历", now=moved_on)
     session.commit()
-    reminders.scan(sessions, now=opened)
-    reminders.scan(sessions, now=datetime(2027, 1, 4, 9, tzinfo=ZONE))
+    reminders.scan(sessions, now=moved_on)  # the days before the deadline need no calendar
+    reminders.scan(sessions, now=datetime(2100, 1, 4, 9, tzinfo=ZONE))  # overdue since Friday 2100-01-01
     row = session.get(TaskReminder, task.id)
     session.refresh(row)
-    assert row.error is not None and "2027" in row.error and "chinese-calendar" in row.error
+    assert row.error is not None and "2100" in row.error and "chinese-calendar" in row.error
     assert [t.id for t, _ in reminders.reminder_errors(session, actor=user(session, "admin"))] == [task.id]
     assert sent_to(session, "principal1", kind=Kind.overdue) == []
 
-    # The county enters 2027 itself: Monday to Friday, plus its own days.
+    # The county enters 2100 itself: Monday to Friday, plus its own days.
     county = find_org_unit(session, code="520199")
-    working_days.declare_year(session, actor=user(session, "admin"), county=county, year=2027,
-                              note="按国务院办公厅 2027 年节假日安排录入")
-    row.next_at = datetime(2027, 1, 4, 8, tzinfo=ZONE)
+    working_days.declare_year(session, actor=user(session, "admin"), county=county, year=2100,
+                              note="按国务院办公厅 2100 年节假日安排录入")
+    row.next_at = datetime(2100, 1, 4, 8, tzinfo=ZONE)
     session.commit()
-    reminders.scan(sessions, now=datetime(2027, 1, 4, 9, tzinfo=ZONE))
+    reminders.scan(sessions, now=datetime(2100, 1, 4, 9, tzinfo=ZONE))
     session.refresh(row)
     assert row.error is None
-    assert [n.dedup_key.split(":")[2] for n in sent_to(session, "principal1", kind=Kind.overdue)] == ["overdue@2027-01-04"]
+    assert [n.dedup_key.split(":")[2] for n in sent_to(session, "principal1", kind=Kind.overdue)] == ["overdue@2100-01-04"]
 
 
 def test_the_working_day_calendar() -> None:
