@@ -317,7 +317,7 @@ def _lock(session: Session, instance_id: int) -> ProcessInstance:
 
 
 # The statements of every action, built once (constructing them cost more than running them).
-_OPEN_TASKS = (select(HumanTask.id, HumanTask.task_guid, HumanTask.task_id)
+_OPEN_TASKS = (select(HumanTask.id, HumanTask.task_guid, HumanTask.task_id, HumanTask.due_at)
                .where(HumanTask.instance_id == bindparam("instance_id"), HumanTask.status == TaskStatus.open))
 _CANCEL_TASKS = (update(HumanTask.__table__).where(HumanTask.id.in_(bindparam("ids", expanding=True)))
                  .values(status=TaskStatus.cancelled))
@@ -366,18 +366,16 @@ def _save(session: Session, instance: ProcessInstance, workflow: Any, ctx: Servi
     if late:
         conn.execute(_FLAG_OVERDUE, {"ids": late})
     known = {row.task_guid for row in open_rows}
+    undated: list[tuple[runtime.ReadyTask, working_days.CalendarNotCovered]] = []
     new_rows = []
     for guid, task in ready.items():
         if guid in known:
             continue
-        info = definition.user_tasks.get(task.task_id)
-        due = info.due if info else task.due
         new_rows.append({
             "instance_id": instance.id, "task_guid": guid, "process_id": instance.process_id,
             "task_id": task.task_id, "title": task.name, "form": task.form, "role": task.lane or "",
             "org_unit_id": _acting_unit_id(session, instance, task), "status": TaskStatus.open, "created_at": ctx.now,
-            "due_at": due_at(_due_anchor(task, info) or ctx.now, due, local_zone(),
-                             _working_days(session, instance, due)) if due else None,
+            "due_at": _task_due(session, instance, definition, task, opened=ctx.now, undated=undated),
             "overdue": task.task_id in ctx.overdue_task_ids,
         })
     if new_rows:
@@ -395,6 +393,9 @@ def _save(session: Session, instance: ProcessInstance, workflow: Any, ctx: Servi
     stale = session.identity_map.get(identity_key(InstanceTimer, instance.id))
     if stale is not None:
         session.expunge(stale)
+    _date_again(session, instance, definition, ready, open_rows, ctx, undated)
+    if undated:
+        _hold_undated(session, instance, undated, ctx)
 
 
 def _acting_unit_id(session: Session, instance: ProcessInstance, task: runtime.ReadyTask) -> int:
@@ -428,6 +429,74 @@ def _working_days(session: Session, instance: ProcessInstance, due: str) -> Call
     if not isinstance(parse_due(due), WorkingDays):
         return None
     return working_days.calendar_of(session, county_of(session, instance.org_unit)).is_working
+
+
+def _task_due(session: Session, instance: ProcessInstance, definition: engine_definitions.Definition,
+              task: runtime.ReadyTask, *, opened: datetime,
+              undated: list[tuple[runtime.ReadyTask, working_days.CalendarNotCovered]]) -> datetime | None:
+    """When a task opened at `opened` is due: None without a `due`, and None (the task and the error added
+    to `undated`) when its working days reach a year the calendar lacks: no guessed deadline."""
+    due = _due_of(definition, task)
+    if not due:
+        return None
+    info = definition.user_tasks.get(task.task_id)
+    try:
+        return due_at(_due_anchor(task, info) or opened, due, local_zone(), _working_days(session, instance, due))
+    except working_days.CalendarNotCovered as err:
+        undated.append((task, err))
+        return None
+
+
+def _due_of(definition: engine_definitions.Definition, task: runtime.ReadyTask) -> str | None:
+    info = definition.user_tasks.get(task.task_id)
+    return info.due if info else task.due
+
+
+_UNDATED = (select(HumanTask.id, HumanTask.task_guid, HumanTask.created_at)
+            .join(TaskReminder, TaskReminder.task_id == HumanTask.id)
+            .where(HumanTask.id.in_(bindparam("ids", expanding=True)), TaskReminder.error.is_not(None)))
+
+
+def _date_again(session: Session, instance: ProcessInstance, definition: engine_definitions.Definition,
+                ready: dict[str, runtime.ReadyTask], open_rows: Any, ctx: ServiceContext,
+                undated: list[tuple[runtime.ReadyTask, working_days.CalendarNotCovered]]) -> None:
+    """Open tasks left without a due date by a missing calendar year (`_hold_undated`) get it now, counted
+    from when they opened, if the calendar has the year by now (a process administrator's retry)."""
+    ids = [row.id for row in open_rows if row.due_at is None and row.task_guid in ready
+           and _due_of(definition, ready[row.task_guid])]
+    if not ids:  # every action comes here: no query unless a task should have a due date and has none
+        return
+    rows = session.connection().execute(_UNDATED, {"ids": ids}).all()
+    for row in rows:
+        found = _task_due(session, instance, definition, ready[row.task_guid], opened=row.created_at,
+                          undated=undated)
+        if found is not None:
+            write_row(session, HumanTask, row.id, {"due_at": found})
+            write_row(session, TaskReminder, row.id, {"due_at": found, "next_at": ctx.now, "error": None})
+
+
+def _hold_undated(session: Session, instance: ProcessInstance,
+                  undated: list[tuple[runtime.ReadyTask, working_days.CalendarNotCovered]], ctx: ServiceContext) -> None:
+    """Due dates the working-day calendar cannot give (a year neither chinese-calendar nor the county has
+    entered): fail loudly, never retried silently. Each task is open without a due date, the error kept on its
+    reminder row, where county_admin reads it as the reminders' own calendar errors (/notifications/outbox);
+    the instance stops in status error, so that nobody works to a deadline nobody knows, the timer poll does
+    not retry it every few seconds, and the process administrators are told. Once the calendar has the
+    year, their retry gives each task its due date (`_date_again`) and the instance runs on."""
+    conn = session.connection()
+    ids = dict(conn.execute(select(HumanTask.task_guid, HumanTask.id).where(
+        HumanTask.instance_id == instance.id, HumanTask.task_guid.in_([task.guid for task, _ in undated]))).all())
+    for task, err in undated:
+        # No schedule without a due date: next_at None keeps the scan away; due_at is only the opening.
+        values = {"next_at": None, "due_at": ctx.now, "error": err.message}
+        if not write_row(session, TaskReminder, ids[task.guid], values):
+            conn.execute(insert(TaskReminder.__table__), {"task_id": ids[task.guid], **values})
+    task, err = undated[0]
+    mark_error(session, instance, element_id=task.task_id, message=err.message, now=ctx.now)
+    ctx.warnings.append(Finding("", "due_not_computed", msg(
+        "您的办理已记录；但下一环节“{element}”的截止时间无法计算：{message}。流程暂停在该环节，"
+        "待县教育局系统管理员补录工作日历、流程管理员重试后继续，您无需重新办理。",
+        element=task.name, message=err.message), "warning"))
 
 
 def _due_anchor(task: runtime.ReadyTask, info: engine_definitions.UserTaskInfo | None) -> datetime | None:

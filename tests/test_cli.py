@@ -183,13 +183,17 @@ def printed_logins(output: str) -> dict[str, list[str]]:
     return logins
 
 
-def stop(launcher: subprocess.Popen[bytes], sig: signal.Signals, log: Path) -> None:
-    """Signal the launcher alone; within 30 s it exits and nothing of its group is left."""
+def stop(launcher: subprocess.Popen[bytes], sig: signal.Signals, log: Path, *, whole_group: bool = False) -> None:
+    """Signal the launcher alone (a service manager's stop), or with `whole_group` every process of its group
+    at once, as a terminal's Ctrl-C does; within 30 s it exits 0 and nothing of its group is left."""
     pgid = launcher.pid
     # web, worker and the worker's embedded beat all run in the launcher's group before we stop it
     wait_until(lambda: len(group_members(pgid)) >= 4, what="launcher, web, worker and beat running", log=log)
     deadline = time.monotonic() + 30
-    launcher.send_signal(sig)
+    if whole_group:
+        os.killpg(pgid, sig)
+    else:
+        launcher.send_signal(sig)
     try:
         launcher.wait(timeout=30)
     except subprocess.TimeoutExpired:
@@ -238,6 +242,16 @@ def test_signal_to_the_launcher_stops_web_worker_and_beat(tmp_path: Path, sig: s
     with launched(tmp_path / "var", log) as (launcher, port):
         stop(launcher, sig, log)
         assert not healthy(port)
+
+
+def test_ctrl_c_in_the_terminal_reaches_the_whole_group_and_everything_stops(tmp_path: Path) -> None:
+    # The launcher and its children all get SIGINT together: web and worker begin their own shutdowns
+    # while the launcher sends them SIGTERM as well.
+    log = tmp_path / "up.log"
+    with launched(tmp_path / "var", log) as (launcher, port):
+        stop(launcher, signal.SIGINT, log, whole_group=True)
+        assert not healthy(port)
+        assert "Traceback" not in log.read_text(errors="replace")
 
 
 # --- import students ---------------------------------------------------------------------------

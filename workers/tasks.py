@@ -1,6 +1,7 @@
 """Celery tasks: each opens its own unit of work and takes ids, never objects."""
 
 import logging
+from dataclasses import dataclass
 from functools import cache
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -19,29 +20,53 @@ def sessions() -> sessionmaker[Session]:
     return make_sessionmaker(make_engine(get_settings().db_url))
 
 
-def fire_due_timers(factory: sessionmaker[Session], *, limit: int = 100) -> int:
-    """Advance instances whose timer is due, each claimed and fired in its own transaction."""
+@dataclass(frozen=True)
+class TimerPoll:
+    fired: int
+    failed: int
+    # Stopped at the limit, not because nothing was left: the task polls again at once instead of waiting
+    # a beat interval per `limit` rows (a backlog after an outage, or every school's 9-10 deadline at once).
+    more: bool
+
+
+def fire_due_timers(factory: sessionmaker[Session], *, limit: int = 100) -> TimerPoll:
+    """Advance instances whose timer is due, each claimed and fired in its own transaction.
+
+    An instance that fails to advance is skipped for the rest of this poll and retried by the next (firing
+    is idempotent). A claim that fails (the database is unreachable) ends the poll with that error: there
+    is nothing to skip, and trying again at once would only spin until the database came back.
+    """
     now = utcnow()
     failed: set[int] = set()
     fired = 0
     while fired + len(failed) < limit:
+        instance_id: int | None = None
         try:
             with unit_of_work(factory) as session:
                 instance_id = workflows.claim_due_instance(session, now=now, skip=failed)
                 if instance_id is None:
-                    break
+                    return TimerPoll(fired, len(failed), more=False)
                 workflows.advance_instance(session, instance_id=instance_id, now=now)
             fired += 1
         except Exception:
+            if instance_id is None:
+                log.exception("could not claim due timers; this poll ends (%d fired), the next one tries again",
+                              fired)
+                raise
             # Still due: the next poll retries it, which is safe because firing is idempotent.
             log.exception("timer of instance %s could not fire", instance_id)
             failed.add(instance_id)
-    return fired
+    return TimerPoll(fired, len(failed), more=fired > 0)
 
 
 @celery_app.task(name="workflow.fire_due_timers", ignore_result=True)
 def fire_due_timers_task() -> int:
-    return fire_due_timers(sessions())
+    poll = fire_due_timers(sessions())
+    if poll.more:
+        # Behind whatever else is queued (reminders, e-mails): the solo pool of the embedded worker runs one
+        # task at a time, and a poll draining 10k timers in one go would hold those up for minutes.
+        fire_due_timers_task.delay()
+    return poll.fired
 
 
 def check_queued_imports(factory: sessionmaker[Session], store: FileStore, *, limit: int = 5) -> int:

@@ -178,3 +178,98 @@ def test_cycle_timer_fires_once_per_period_up_to_its_count(registry: FakeRegistr
     assert registry.names() == ["mark_overdue", "mark_overdue"]
     assert next_timer_due(workflow) is None
     assert [t.task_id for t in ready_tasks(workflow)] == ["look"]
+
+
+ESCALATE = (
+    '<bpmn:serviceTask id="remind"><bpmn:extensionElements>'
+    '<spiffworkflow:serviceTaskOperator id="mark_overdue"><spiffworkflow:parameters>'
+    '<spiffworkflow:parameter id="task_id" type="str" value="&quot;look&quot;"/>'
+    "</spiffworkflow:parameters></spiffworkflow:serviceTaskOperator></bpmn:extensionElements></bpmn:serviceTask>"
+)
+
+
+def interrupting_deadline() -> Definition:
+    """`look` with an interrupting P2D boundary timer: when it fires, `look` is taken away and the county escalates."""
+    late = (
+        '<bpmn:boundaryEvent id="too_late" attachedToRef="look" cancelActivity="true">'
+        '<bpmn:timerEventDefinition><bpmn:timeDuration>"P2D"</bpmn:timeDuration></bpmn:timerEventDefinition>'
+        "</bpmn:boundaryEvent>"
+        + ESCALATE + user_task("escalated") + '<bpmn:endEvent id="closed"/>'
+        + flow("l1", "too_late", "remind") + flow("l2", "remind", "escalated") + flow("l3", "escalated", "closed")
+    )
+    bpmn = probe_bpmn(
+        '<bpmn:startEvent id="start"/>' + user_task("look") + '<bpmn:endEvent id="end"/>'
+        + flow("f1", "start", "look") + flow("f2", "look", "end") + late,
+        lanes={"county_reviewer": ["start", "look", "end", "too_late", "remind", "escalated", "closed"]},
+    )
+    return load_definition(bpmn, {"review": REVIEW_FORM})
+
+
+def test_interrupting_boundary_timer_takes_the_task_away_when_it_fires(registry: FakeRegistry) -> None:
+    workflow = start(interrupting_deadline(), {}, services=registry.services(), now=T0)
+    (look,) = ready_tasks(workflow)
+    assert next_timer_due(workflow) == T0 + 2 * DAY
+
+    advance(workflow, services=registry.services(), now=T0 + 2 * DAY - timedelta(seconds=1))
+    assert [t.guid for t in ready_tasks(workflow)] == [look.guid] and registry.names() == []
+
+    advance(workflow, services=registry.services(), now=T0 + 2 * DAY)
+    assert registry.names() == ["mark_overdue"]
+    assert [t.task_id for t in ready_tasks(workflow)] == ["escalated"]
+    assert next_timer_due(workflow) is None
+    with pytest.raises(EngineError):  # the reviewer's late completion is refused: the task is gone
+        complete_task(workflow, look.guid, {"decision": "approve"}, services=registry.services(), now=T0 + 3 * DAY)
+
+
+def test_completing_before_an_interrupting_timer_cancels_it(registry: FakeRegistry) -> None:
+    workflow = start(interrupting_deadline(), {}, services=registry.services(), now=T0)
+    (look,) = ready_tasks(workflow)
+    complete_task(workflow, look.guid, {"decision": "approve"}, services=registry.services(), now=T0 + DAY)
+
+    assert workflow.is_completed() and next_timer_due(workflow) is None
+    advance(workflow, services=registry.services(), now=T0 + 5 * DAY)
+    assert registry.names() == []
+
+
+def test_intermediate_timer_by_duration_waits_from_when_it_is_reached(registry: FakeRegistry) -> None:
+    wait = ('<bpmn:intermediateCatchEvent id="cool_off" name="冷静期">'
+            '<bpmn:timerEventDefinition><bpmn:timeDuration>"PT36H"</bpmn:timeDuration></bpmn:timerEventDefinition>'
+            "</bpmn:intermediateCatchEvent>")
+    bpmn = probe_bpmn(
+        '<bpmn:startEvent id="start"/>' + user_task("first") + wait + user_task("look") + '<bpmn:endEvent id="end"/>'
+        + flow("f1", "start", "first") + flow("f2", "first", "cool_off") + flow("f3", "cool_off", "look")
+        + flow("f4", "look", "end"),
+        lanes={"county_reviewer": ["start", "first", "cool_off", "look", "end"]},
+    )
+    workflow = start(load_definition(bpmn, {"review": REVIEW_FORM}), {}, services={}, now=T0)
+    assert next_timer_due(workflow) is None  # not reached yet: nothing counts
+
+    (first,) = ready_tasks(workflow)
+    complete_task(workflow, first.guid, {"decision": "approve"}, services={}, now=T0 + DAY)
+    assert next_timer_due(workflow) == T0 + DAY + timedelta(hours=36)
+    state = json.loads(json.dumps(dump(workflow)))  # waits across a save, as a worker's poll finds it
+    workflow = restore(load_definition(bpmn, {"review": REVIEW_FORM}), state, services={})
+
+    advance(workflow, services={}, now=T0 + DAY + timedelta(hours=35, minutes=59))
+    assert ready_tasks(workflow) == []
+    advance(workflow, services={}, now=T0 + DAY + timedelta(hours=36))
+    assert [t.task_id for t in ready_tasks(workflow)] == ["look"]
+    assert next_timer_due(workflow) is None
+
+
+def test_timer_start_event_by_duration_waits_from_the_start(registry: FakeRegistry) -> None:
+    # Supported: the start event is a catching timer like any other; the instance exists from `start` on
+    # and its first task opens when the duration has passed (annual_cycle's start uses a timeDate instead).
+    bpmn = probe_bpmn(
+        '<bpmn:startEvent id="start"><bpmn:timerEventDefinition><bpmn:timeDuration>"P1D"</bpmn:timeDuration>'
+        "</bpmn:timerEventDefinition></bpmn:startEvent>"
+        + user_task("look") + '<bpmn:endEvent id="end"/>' + flow("f1", "start", "look") + flow("f2", "look", "end"),
+        lanes={"county_reviewer": ["start", "look", "end"]},
+    )
+    workflow = start(load_definition(bpmn, {"review": REVIEW_FORM}), {}, services={}, now=T0)
+
+    assert ready_tasks(workflow) == [] and next_timer_due(workflow) == T0 + DAY
+    advance(workflow, services={}, now=T0 + DAY - timedelta(seconds=1))
+    assert ready_tasks(workflow) == []
+    advance(workflow, services={}, now=T0 + DAY)
+    assert [t.task_id for t in ready_tasks(workflow)] == ["look"]

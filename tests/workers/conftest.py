@@ -25,6 +25,7 @@ from registry.db import make_engine, make_sessionmaker, unit_of_work
 from tests.conftest import DEMO_PASSWORD, PROCESSES
 
 MEALROLL = str(Path(sys.executable).with_name("mealroll"))
+ROOT = Path(__file__).resolve().parents[2]
 POLL_SECONDS = 0.5
 REDIS_URL = os.environ.get("MEALROLL_TEST_REDIS_URL")
 
@@ -124,15 +125,18 @@ def start_worker(tmp_path: Path, database_url: str,
     started: list[subprocess.Popen[bytes]] = []
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEALROLL_")}
     env.update(MEALROLL_DATA_DIR=str(tmp_path / "var"), MEALROLL_DATABASE_URL=database_url,
-               MEALROLL_TIMER_POLL_SECONDS=str(POLL_SECONDS), PYTHONUNBUFFERED="1")
+               MEALROLL_TIMER_POLL_SECONDS=str(POLL_SECONDS), PYTHONUNBUFFERED="1",
+               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     if broker_url:
         env["MEALROLL_BROKER_URL"] = broker_url
 
-    def start(**settings: str) -> tuple[subprocess.Popen[bytes], Path]:
-        """`settings`: more MEALROLL_* variables for this worker, e.g. MEALROLL_SMTP_HOST."""
+    def start(command: list[str] | None = None, **settings: str) -> tuple[subprocess.Popen[bytes], Path]:
+        """`settings`: more MEALROLL_* variables for this worker, e.g. MEALROLL_SMTP_HOST; `command`: instead of
+        `mealroll worker --beat` (run with the repository on PYTHONPATH, e.g. tests/workers/blocking_worker.py)."""
         log = tmp_path / f"worker-{len(started) + 1}.log"
         with log.open("wb") as out:
-            process = subprocess.Popen([MEALROLL, "worker", "--beat"], env={**env, **settings}, cwd=tmp_path, stdout=out,
+            process = subprocess.Popen(command or [MEALROLL, "worker", "--beat"],
+                                       env={**env, **settings}, cwd=tmp_path, stdout=out,
                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                        start_new_session=True)
         started.append(process)

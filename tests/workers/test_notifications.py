@@ -134,5 +134,7 @@ def test_sent_at_is_within_a_poll_and_two_seconds_of_the_due_time(committed_sess
     (mail,) = mails_of(committed_sessions, task_id)
     assert mail.sent_at is not None
     latency = (mail.sent_at - opened_at).total_seconds()
-    assert latency <= 0.5 + 2 + 1, latency  # poll interval + 2 s (+1 s for a beat tick landing just after)
+    # The target: poll interval + 2 s. Measured 0.13–0.73 s (filesystem and Redis); bench/reminders.py
+    # measures it at county scale, due time to the SMTP server's 250.
+    assert latency <= 0.5 + 2, latency
     kill_group(worker)
