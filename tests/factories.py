@@ -1,6 +1,6 @@
 """Plain functions that build test data."""
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -92,3 +92,21 @@ def make_user(session: Session, username: str, *, role: str, org_unit_code: str)
     made = create_user(session, username=username, display_name=f"测试用户 {username}", password=DEMO_PASSWORD)
     grant_role(session, user=made, role=Role(role), org_unit_code=org_unit_code)
     return made
+
+
+def fire_overdue_flag(session: Session, instance: Any, task: Any, *, due: datetime) -> None:
+    """A step's non-interrupting "overdue" boundary timer, due at `due`: nothing a minute before, then the
+    task is flagged overdue and stays open, the instance runs on, and no timer is left to fire again."""
+    from registry import workflows
+    from registry.workflows import InstanceStatus, InstanceTimer, TaskStatus
+
+    timer = session.get(InstanceTimer, instance.id)
+    assert timer is not None and timer.due_at == due
+    workflows.advance_instance(session, instance_id=instance.id, now=due - timedelta(minutes=1))
+    session.refresh(task)
+    assert not task.overdue
+    workflows.advance_instance(session, instance_id=instance.id, now=due + timedelta(seconds=1))
+    session.refresh(task)
+    session.refresh(instance)
+    assert task.overdue and task.status == TaskStatus.open and instance.status == InstanceStatus.running
+    assert session.get(InstanceTimer, instance.id) is None

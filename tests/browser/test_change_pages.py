@@ -58,3 +58,26 @@ def test_key_field_application_with_its_scan_reaches_the_principal(browser: Any,
     # The database outlives this test: leave no open task in the principal's inbox for the next one.
     with unit_of_work(sessionmaker(db_engine, expire_on_commit=False)) as session:
         workflows.withdraw(session, actor=user(session, "registrar1"), instance_id=instance_id, reason="测试结束")
+
+
+def test_a_boarding_change_is_filed_and_refused_first_with_the_values_kept(browser: Any, live_server: str,
+                                                                            db_engine: Engine, shot: Any) -> None:
+    student_id = committed_student(db_engine, name="住校测试生")
+    page = sign_in(browser, live_server, "registrar1")
+    page.goto(f"{live_server}/students/{student_id}/status-change")
+    page.check("input[name=to_status][value=boarding]")
+    page.fill("#f-effective_month", "2026-03")
+    page.fill("#f-reason", "家远，改为住校")
+    page.click("text=提交申请")
+    # The record is already a day pupil without 一补: nothing to change, said beside the field.
+    assert "至少变更一项" in page.inner_text("#f-boarding_mode ~ p.error")
+    assert page.input_value("#f-reason") == "家远，改为住校" and page.is_checked("input[value=boarding]")
+    shot(page, "75-boarding-change-error")
+    page.select_option("#f-boarding_mode", "2")
+    page.click("text=提交申请")
+    page.wait_for_url("**/instances/*")
+    assert "校长审核" in page.inner_text("main")  # the request went to the principal
+    shot(page, "76-boarding-change-filed")
+    instance_id = int(page.url.rsplit("/", 1)[-1])
+    with unit_of_work(sessionmaker(db_engine, expire_on_commit=False)) as session:
+        workflows.withdraw(session, actor=user(session, "registrar1"), instance_id=instance_id, reason="测试结束")
