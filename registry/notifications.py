@@ -304,7 +304,7 @@ def notify_initiator(session: Session, *, instance_id: int, message: str, now: d
 
 
 def notify_process_error(session: Session, *, instance_id: int, element: str, message: str,
-                         now: datetime) -> list[int]:
+                         now: datetime, remedy: str | None = None) -> list[int]:
     """The process administrators over an instance (a grant at its org unit or above) hear that a script or
     service task of it failed and it waits in status error for them. In-app only: the fix is made in the app."""
     from registry.users import RoleGrant
@@ -330,7 +330,7 @@ def notify_process_error(session: Session, *, instance_id: int, element: str, me
         instance_id=instance_id, org_unit_id=row.org_unit_id,
         subject=f"【流程出错】{row.name}{about}：环节“{element}”执行失败"[:200],
         body=(f"流程“{row.name}”{about}的自动环节“{element}”执行失败，流程已停在该环节，等待处理。\n\n"
-              f"错误信息：{message}\n\n请修正流程定义、将实例迁移到修正后的版本后重试：{base_url}{link}"))
+              f"错误信息：{message}\n\n{remedy or '请修正流程定义、将实例迁移到修正后的版本后重试'}：{base_url}{link}"))
     rows = [r for r in rows_for(rendered, admins, preferences_for(session, admins), now)
             if r["channel"] == Channel.in_app]
     return insert_rows(session, rows)

@@ -336,12 +336,13 @@ def escalated_tasks(session: Session, *, actor: User, limit: int = 50) -> list[t
 
 
 def reminder_errors(session: Session, *, actor: User, limit: int = 50) -> list[tuple[HumanTask, TaskReminder]]:
-    """Tasks whose reminders could not be worked out (a year the calendar lacks): county_admin's to fix."""
+    """Open tasks whose reminders could not be worked out (a year the calendar lacks): county_admin's to fix.
+    A task closed since (completed, or left behind by a migration) needs no reminder, whatever its row says."""
     if not notifications.may_read_outbox(actor):
         return []
     rows = session.execute(select(HumanTask, TaskReminder).join(TaskReminder, TaskReminder.task_id == HumanTask.id)
                            .join(OrgUnit, OrgUnit.id == HumanTask.org_unit_id)
-                           .where(TaskReminder.error.is_not(None),
+                           .where(TaskReminder.error.is_not(None), HumanTask.status == TaskStatus.open,
                                   scope_clause(actor, OrgUnit.path, roles=[Role.county_admin]))
                            .options(joinedload(HumanTask.org_unit)).order_by(HumanTask.id).limit(limit)).unique().all()
     return [(task, reminder) for task, reminder in rows]

@@ -492,7 +492,8 @@ def _hold_undated(session: Session, instance: ProcessInstance,
         if not write_row(session, TaskReminder, ids[task.guid], values):
             conn.execute(insert(TaskReminder.__table__), {"task_id": ids[task.guid], **values})
     task, err = undated[0]
-    mark_error(session, instance, element_id=task.task_id, message=err.message, now=ctx.now)
+    mark_error(session, instance, element_id=task.task_id, message=err.message, now=ctx.now,
+               remedy="待县教育局系统管理员在“工作日历”中录入该年的工作日后重试（无需修改流程定义）")
     ctx.warnings.append(Finding("", "due_not_computed", msg(
         "您的办理已记录；但下一环节“{element}”的截止时间无法计算：{message}。流程暂停在该环节，"
         "待县教育局系统管理员补录工作日历、流程管理员重试后继续，您无需重新办理。",
@@ -788,10 +789,11 @@ def save_state(session: Session, instance: ProcessInstance, workflow: Any, *, ac
 
 
 def mark_error(session: Session, instance: ProcessInstance, *, element_id: str | None, message: str,
-               now: datetime, task_id: int | None = None) -> None:
+               now: datetime, task_id: int | None = None, remedy: str | None = None) -> None:
     """Stop the instance in status error (a script or service task failed): its timers and its tasks'
-    reminders wait, and the process administrators over it are told. `task_id`: the task whose
-    completion ran into the failure, if a person's completion did."""
+    reminders wait, and the process administrators over it are told, with `remedy` when the fix is not
+    theirs to make in the definition. `task_id`: the task whose completion ran into the failure, if a
+    person's completion did."""
     before = instance.status
     if not write_row(session, ProcessInstance, instance.id, {"status": InstanceStatus.error,
                                                              "version_id": instance.version_id + 1},
@@ -806,7 +808,8 @@ def mark_error(session: Session, instance: ProcessInstance, *, element_id: str |
         after["task_id"] = task_id
     record(session, actor=None, action="process.error", object_type="process_instance", object_id=instance.id,
            org_unit_id=instance.org_unit_id, instance_id=instance.id, before={"status": before}, after=after)
-    notifications.notify_process_error(session, instance_id=instance.id, element=name, message=message, now=now)
+    notifications.notify_process_error(session, instance_id=instance.id, element=name, message=message, now=now,
+                                       remedy=remedy)
 
 
 def withdraw(session: Session, *, actor: User, instance_id: int, reason: str,

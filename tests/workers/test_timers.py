@@ -20,6 +20,7 @@ from registry import process_admin, reminders, workflows, working_days
 from registry.audit import AuditEntry
 from registry.db import unit_of_work, utcnow
 from registry.flows import StartPlan
+from registry.notifications import Kind, Notification
 from registry.org_units import find_org_unit
 from registry.settings import local_zone
 from registry.task_reminders import TaskReminder
@@ -292,6 +293,10 @@ def test_a_start_whose_first_task_cannot_be_dated_is_kept_and_says_why(committed
     assert task.due_at is None
     with committed_sessions() as session:
         assert [t.id for t, _ in reminders.reminder_errors(session, actor=user(session, "admin"))] == [task.id]
+        # The process administrators are told the fix is the calendar's, not the definition's.
+        notice = session.scalars(select(Notification).where(Notification.kind == Kind.process_error,
+                                                            Notification.instance_id == instance_id)).first()
+        assert notice is not None and "工作日历" in notice.body and "修正流程定义" not in notice.body
 
     # Given up instead: cancelled, and the next scan takes the error off county_admin's list.
     with unit_of_work(committed_sessions) as session:
