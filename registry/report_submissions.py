@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import ForeignKey, Index, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
@@ -20,6 +20,8 @@ from registry.db import Base, JSONType, UTCDateTime, utcnow
 from registry.errors import PermissionDenied, msg
 from registry.org_units import OrgUnit
 from registry.reports import Report, county_report, school_report
+from registry.settings import local_zone
+from registry.subsidy import period_label, report_months
 from registry.users import Role, User
 
 
@@ -57,6 +59,32 @@ def _report_dues(session: Session, *, units: list[OrgUnit], year: int) -> dict[i
     from registry import annual_cycle
 
     return annual_cycle.report_dues(session, units=units, year=year)
+
+
+class Reported(NamedTuple):
+    """The last month of a school's figures that a report it submitted froze, and that report."""
+
+    school_name: str
+    period: str  # the report's label: 2024–2025 学年, 2025年3月
+    last_month: str
+
+
+def last_reported(session: Session, *, school: OrgUnit) -> Reported | None:
+    """The latest month whose figures the school has submitted, with that report: a change dated in it or
+    before would make the live figures differ from what the school reported (registry/transfers.py).
+
+    A report froze the months of its period that had begun when it was submitted: a school-year
+    report, due on 15 September (Art. 17), states September's pupils and forecasts the rest of the
+    year, which transfers are expected to change; a month report sent after its month froze all of it."""
+    found: Reported | None = None
+    for year, month, submitted_at in session.execute(
+            select(ReportSnapshot.year, ReportSnapshot.month, ReportSnapshot.submitted_at)
+            .where(ReportSnapshot.org_unit_id == school.id)):
+        first, last = report_months(year, month)
+        last = min(last, f"{submitted_at.astimezone(local_zone()):%Y-%m}")
+        if last >= first and (found is None or last > found.last_month):
+            found = Reported(school.name, period_label(year, month), last)
+    return found
 
 
 def submit_school_report(session: Session, *, actor: User, school_code: str, year: int, month: int | None = None,

@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 
 from registry import process_guards, student_status, students
 from registry.access import holds
-from registry.code_tables import load_code_tables
 from registry.errors import PermissionDenied, RuleViolation, msg
 from registry.students import Student, StudentStatus
 from registry.users import Role, User
@@ -90,9 +89,7 @@ def boarding_change_label(student: Student, boarding_mode: str, boarding_allowan
     """What a 就读方式/一补变更 changes, as the reviewers read it: 就读方式 走读 → 住校，不享受一补 → 享受一补."""
     parts = []
     if boarding_mode != student.boarding_mode:
-        labels = load_code_tables()
-        parts.append(f"就读方式 {labels.label('boarding_mode', student.boarding_mode) or student.boarding_mode} → "
-                     f"{labels.label('boarding_mode', boarding_mode) or boarding_mode}")
+        parts.append(f"就读方式 {student_status.mode_label(student.boarding_mode)} → {student_status.mode_label(boarding_mode)}")
     if boarding_allowance != student.boarding_allowance:
         parts.append(f"{student_status.allowance_label(student.boarding_allowance)} → "
                      f"{student_status.allowance_label(boarding_allowance)}")

@@ -211,9 +211,13 @@ def allowance_label(allowance: bool) -> str:
     return "享受一补" if allowance else "不享受一补"
 
 
+def mode_label(boarding_mode: str) -> str:
+    return load_code_tables().label("boarding_mode", boarding_mode) or boarding_mode
+
+
 def boarding_label(boarding_mode: str, boarding_allowance: bool) -> str:
     """走读、不享受一补: how a pupil attends and whether they get 一补, as a person reads it."""
-    return f"{load_code_tables().label('boarding_mode', boarding_mode) or boarding_mode}、{allowance_label(boarding_allowance)}"
+    return f"{mode_label(boarding_mode)}、{allowance_label(boarding_allowance)}"
 
 
 def _boarding_input(boarding_mode: object, boarding_allowance: object, effective_month: object, reason: object) -> str:

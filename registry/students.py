@@ -216,14 +216,14 @@ def restate_periods(session: Session, student: Student, month: str,
             for name, value in wanted.items():
                 setattr(period, name, value)
         else:
-            session.add(EnrolmentPeriod.opening(student, period.school, month, to_month=period.to_month,
-                                                instance_id=instance_id))
+            opened = EnrolmentPeriod.opening(student, period.school, month, to_month=period.to_month,
+                                             instance_id=instance_id)
+            session.add(opened)
+            periods.append(opened)
             period.to_month = previous_month(month)
     session.flush()
     session.expire(student, ["periods"])
-    after = session.scalars(select(EnrolmentPeriod).where(EnrolmentPeriod.student_id == student.id)
-                            .order_by(EnrolmentPeriod.from_month, EnrolmentPeriod.id))
-    return before, [_period_ref(p) for p in after]
+    return before, [_period_ref(p) for p in sorted(periods, key=lambda p: (p.from_month, p.id))]
 
 
 def _period_ref(period: EnrolmentPeriod) -> dict[str, Any]:

@@ -17,7 +17,7 @@ figures that school has already reported (Art. 17).
 
 import re
 from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -27,11 +27,9 @@ from registry.access import holds, mask_id_number
 from registry.audit import record
 from registry.errors import Conflict, InvalidTransition, NotFound, PermissionDenied, RuleViolation, join_messages, msg
 from registry.org_units import OrgKind, OrgUnit, county_path_of, find_org_unit
-from registry.report_submissions import ReportSnapshot
+from registry.report_submissions import Reported, last_reported
 from registry.rules.student import normalise_student
-from registry.settings import local_zone
 from registry.students import STATUS_LABELS, EnrolmentPeriod, Student, StudentStatus, previous_month
-from registry.subsidy import period_label, report_months
 from registry.users import Role, User
 
 
@@ -49,14 +47,6 @@ def _refuse(problems: Problems) -> None:
     if problems:
         raise RuleViolation(msg("转学信息有误：{problems}", problems=join_messages(p["message"] for p in problems)),
                             details=problems)
-
-
-class Reported(NamedTuple):
-    """The last month of a school's figures that a report it submitted froze, and that report."""
-
-    school_name: str
-    period: str  # the report's label: 2024–2025 学年, 2025年3月
-    last_month: str
 
 
 def month_problems(change_month: Any, *, enrolled_month: str | None, period_start: str | None = None,
@@ -80,23 +70,6 @@ def month_problems(change_month: Any, *, enrolled_month: str | None, period_star
                  "message": msg("转学年月：{school}已上报“{period}”报表，{last_month} 及以前各月的数字已冻结，转学年月须晚于 {last_month}",
                                 school=reported.school_name, period=reported.period, last_month=reported.last_month)}]
     return []
-
-
-def last_reported(session: Session, *, school: OrgUnit) -> Reported | None:
-    """The latest month whose figures the school has submitted (registry/report_submissions.py).
-
-    A report froze the months of its period that had begun when it was submitted: a school-year
-    report, due on 15 September (Art. 17), states September's pupils and forecasts the rest of the
-    year, which transfers are expected to change; a month report sent after its month froze all of it."""
-    found: Reported | None = None
-    for year, month, submitted_at in session.execute(
-            select(ReportSnapshot.year, ReportSnapshot.month, ReportSnapshot.submitted_at)
-            .where(ReportSnapshot.org_unit_id == school.id)):
-        first, last = report_months(year, month)
-        last = min(last, f"{submitted_at.astimezone(local_zone()):%Y-%m}")
-        if last >= first and (found is None or last > found.last_month):
-            found = Reported(school.name, period_label(year, month), last)
-    return found
 
 
 def _open_since(session: Session, student: Student) -> str | None:
