@@ -19,7 +19,7 @@ from tests.factories import user
 from tests.mailservers import PASSWORD, USERNAME, SmtpSink, start_smtp
 
 NOW = datetime(2026, 9, 3, 1, tzinfo=UTC)
-SIGNAL = re.compile(r'<p class="notice" id="failed-sends"><a href="/notifications/outbox\?view=failed">(\d+) 条通知发送失败')
+SIGNAL = re.compile(r'<p class="notice warn" id="failed-sends" role="alert"><a href="/notifications/outbox\?view=failed">(\d+) 条通知发送失败')
 
 
 @pytest.fixture
